@@ -1,0 +1,267 @@
+"""The `scorecard` command line."""
+
+from __future__ import annotations
+
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Annotated
+
+import pandas as pd
+import typer
+from rich.console import Console
+
+from connectors.files import InputFileError
+from connectors.manual import VALUE_COLUMNS, read_manual_values
+from pipelines import render
+from pipelines.derive import (
+    current_period_start,
+    derive,
+    load_record_files,
+    reporting_window,
+    score_scorecard,
+)
+from pipelines.scorecard_table import scorecard_table
+from pipelines.settings import known_services, metric_settings, read_config
+from scoring.config import ConfigError
+from scoring.periods import utc
+
+app = typer.Typer(
+    name="scorecard",
+    help="IT balanced scorecard: derive DORA and reliability metrics, score them against scorecard.yaml.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+err_console = Console(stderr=True, highlight=False, soft_wrap=True)
+
+KPI_JSON_COLUMNS = [
+    "kpi_id", "kpi_name", "perspective_id", "objective_id", "metric", "period_start", "period_end", "value",
+    "unit", "direction", "baseline", "threshold", "target", "stretch", "performance", "status",
+    "previous_value", "change", "trend", "dora_band", "weight", "owner", "indicator",
+]
+NODE_JSON_COLUMNS = [
+    "node_type", "node_id", "name", "parent_id", "period_start", "period_end", "score", "status", "coverage",
+    "kpis_scored", "kpis_total", "weight", "rollup",
+]
+METRIC_JSON_COLUMNS = ["metric", "service", "grain", "period_start", "period_end", "value", "unit", "sample_size"]
+
+
+class Grain(str, Enum):
+    day = "day"
+    week = "week"
+    month = "month"
+
+
+class Format(str, Enum):
+    table = "table"
+    json = "json"
+    csv = "csv"
+
+
+def fail(message: str, code: int = 2) -> typer.Exit:
+    err_console.print(f"error: {message}", markup=False)
+    return typer.Exit(code)
+
+
+def parse_day(value: str | None, option: str) -> pd.Timestamp | None:
+    if value is None:
+        return None
+    try:
+        return utc(pd.Timestamp(value))
+    except (ValueError, TypeError):
+        raise fail(f"{option} '{value}' is not a date (use YYYY-MM-DD)") from None
+
+
+def window_bounds(date_from: str | None, date_to: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
+    """--from and --to are inclusive days; the engine takes [start, end)."""
+    start = parse_day(date_from, "--from")
+    last_day = parse_day(date_to, "--to")
+    end = last_day.normalize() + pd.Timedelta(days=1) if last_day is not None else None
+    if start is not None and end is not None and end <= start:
+        raise fail(f"--to {date_to} is before --from {date_from}")
+    return start, end
+
+
+def warn_rejections(loaded) -> None:
+    for file_records in loaded.files:
+        if len(file_records.rejected):
+            err_console.print(f"warning: {len(file_records.rejected)} rejected rows in {file_records.path}",
+                              markup=False)
+            for line in file_records.rejection_lines():
+                err_console.print(f"  {line}", markup=False)
+
+
+def emit(text: str) -> None:
+    sys.stdout.write(text if text.endswith("\n") else text + "\n")
+
+
+IncidentsOpt = Annotated[Path | None, typer.Option("--incidents", help="Canonical incidents (CSV or JSON lines).")]
+ChangesOpt = Annotated[Path | None, typer.Option("--changes", help="Canonical change requests.")]
+DeploymentsOpt = Annotated[Path | None, typer.Option("--deployments", help="Canonical deployments.")]
+PullRequestsOpt = Annotated[Path | None, typer.Option("--pull-requests", help="Canonical pull requests.")]
+FromOpt = Annotated[str | None, typer.Option("--from", help="First day (UTC), inclusive. Default: first record.")]
+ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (UTC), inclusive. Default: today.")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Treat this instant as now (open incidents run to it).")]
+FormatOpt = Annotated[Format, typer.Option("--format", help="table for people, json or csv for machines.")]
+
+
+@app.command()
+def metrics(
+    incidents: IncidentsOpt = None,
+    changes: ChangesOpt = None,
+    deployments: DeploymentsOpt = None,
+    pull_requests: PullRequestsOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    grain: Annotated[Grain, typer.Option("--grain", help="Period length.")] = Grain.month,
+    config: Annotated[Path | None, typer.Option("--config", help="scorecard.yaml for metrics settings.")] = None,
+    output: FormatOpt = Format.table,
+    service: Annotated[list[str] | None, typer.Option("--service", help="Only these services (repeat).")] = None,
+    metric: Annotated[list[str] | None, typer.Option("--metric", help="Only these metrics (repeat).")] = None,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Derive metrics from canonical record files and print them."""
+    paths = {"incidents": incidents, "changes": changes, "deployments": deployments, "pull_requests": pull_requests}
+    if not any(paths.values()):
+        raise fail("give at least one of --incidents, --changes, --deployments, --pull-requests")
+    now = parse_day(as_of, "--as-of") or pd.Timestamp.now(tz="UTC")
+    start, end = window_bounds(date_from, date_to)
+    try:
+        scorecard_config = read_config(config) if config else None
+        loaded = load_record_files(paths, known_services(scorecard_config))
+    except ConfigError as error:
+        raise _config_failure(error) from None
+    except InputFileError as error:
+        raise fail(str(error)) from None
+    warn_rejections(loaded)
+    start, end = reporting_window(loaded, start, end, now, grain.value)
+    values = derive(loaded, grain=grain.value, start=start, end=end, as_of=now,
+                    settings=metric_settings(scorecard_config),
+                    services=sorted(scorecard_config.services) if scorecard_config else None)
+    if service:
+        values = values[values["service"].isin(service)]
+    if metric:
+        values = values[values["metric"].isin(metric)]
+    rows = render.records(values, METRIC_JSON_COLUMNS)
+    if output is Format.json:
+        emit(render.to_json(rows))
+    elif output is Format.csv:
+        emit(render.to_csv(rows))
+    else:
+        render.print_table(render.metrics_table(values))
+
+
+@app.command()
+def score(
+    config: Annotated[Path, typer.Option("--config", help="scorecard.yaml")] = Path("scorecard.yaml"),
+    values: Annotated[Path | None, typer.Option("--values", help="CSV of kpi_id,value[,period].")] = None,
+    incidents: IncidentsOpt = None,
+    changes: ChangesOpt = None,
+    deployments: DeploymentsOpt = None,
+    pull_requests: PullRequestsOpt = None,
+    date_from: FromOpt = None,
+    date_to: ToOpt = None,
+    output: FormatOpt = Format.table,
+    nodes: Annotated[bool, typer.Option("--nodes", help="With --format csv: print the roll-up rows.")] = False,
+    as_of: AsOfOpt = None,
+) -> None:
+    """Score the scorecard: from a spreadsheet of KPI values (pilot mode) and/or canonical record files."""
+    paths = {"incidents": incidents, "changes": changes, "deployments": deployments, "pull_requests": pull_requests}
+    if values is None and not any(paths.values()):
+        raise fail("give --values (a CSV of kpi_id,value[,period]) and/or record files such as --incidents")
+    now = parse_day(as_of, "--as-of") or pd.Timestamp.now(tz="UTC")
+    start, end = window_bounds(date_from, date_to)
+    try:
+        scorecard_config = read_config(config)
+        review_period = scorecard_config.scorecard.review_period
+        default_period = current_period_start(end - pd.Timedelta(1, "ns") if end is not None else now, review_period)
+        manual = (read_manual_values(values, review_period, default_period) if values
+                  else pd.DataFrame({c: pd.Series([], dtype=d) for c, d in
+                                     zip(VALUE_COLUMNS, ["object", "datetime64[ns, UTC]", "float64"], strict=True)}))
+        loaded = load_record_files(paths, known_services(scorecard_config))
+    except ConfigError as error:
+        raise _config_failure(error) from None
+    except InputFileError as error:
+        raise fail(str(error)) from None
+    _check_kpi_ids(manual, scorecard_config, values)
+    warn_rejections(loaded)
+    if any(paths.values()):
+        start, end = reporting_window(loaded, start, end, now, review_period)
+        metric_values = derive(loaded, grain=review_period, start=start, end=end, as_of=now,
+                               settings=metric_settings(scorecard_config), services=sorted(scorecard_config.services))
+    else:
+        metric_values = None
+    kpi_scores, node_scores = score_scorecard(scorecard_config, metric_values, manual)
+    _print_scores(kpi_scores, node_scores, output, nodes)
+
+
+def _check_kpi_ids(manual: pd.DataFrame, config, values_path: Path | None) -> None:
+    known = {kpi.id for _, _, kpi in config.iter_kpis()}
+    unknown = sorted(set(manual["kpi_id"]) - known)
+    if unknown:
+        raise fail(f"{values_path}: kpi_id '{unknown[0]}' is not a KPI in the scorecard config"
+                   f" (known: {', '.join(sorted(known))})")
+
+
+def _print_scores(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, output: Format, nodes: bool) -> None:
+    kpi_rows = render.records(kpi_scores, KPI_JSON_COLUMNS, fractions=["performance"])
+    node_rows = render.records(node_scores, NODE_JSON_COLUMNS, fractions=["score", "coverage"])
+    if output is Format.json:
+        emit(render.to_json({"kpis": kpi_rows, "nodes": node_rows}))
+    elif output is Format.csv:
+        emit(render.to_csv(node_rows if nodes else kpi_rows))
+    else:
+        render.print_table(scorecard_table(kpi_scores, node_scores))
+
+
+@app.command()
+def validate(
+    config: Annotated[Path, typer.Option("--config", help="scorecard.yaml")] = Path("scorecard.yaml"),
+) -> None:
+    """Check scorecard.yaml; print every problem with its path and exit 1 if there is any."""
+    try:
+        scorecard_config = read_config(config)
+    except ConfigError as error:
+        for line in error.errors:
+            err_console.print(line, markup=False)
+        err_console.print(f"{config}: {len(error.errors)} problem(s)", markup=False)
+        raise typer.Exit(1) from None
+    kpi_count = sum(1 for _ in scorecard_config.iter_kpis())
+    emit(f"{config}: valid — {len(scorecard_config.scorecard.perspectives)} perspectives, {kpi_count} KPIs, "
+         f"{len(scorecard_config.services)} services")
+
+
+@app.command()
+def generate(
+    out: Annotated[Path, typer.Option("--out", help="Directory for the CSV files.")] = Path(".demo/data"),
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
+    days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 90,
+    config: Annotated[Path | None, typer.Option("--config", help="Also write values.csv for its manual KPIs.")] = None,
+) -> None:
+    """Write a realistic synthetic data set of canonical CSV files (10 services)."""
+    from connectors.simulator.generate import DatasetSpec, generate_dataset, generate_manual_values, write_dataset
+
+    spec = DatasetSpec(seed=seed, days=days)
+    written = write_dataset(generate_dataset(spec), out)
+    if config is not None:
+        try:
+            scorecard_config = read_config(config)
+        except ConfigError as error:
+            raise _config_failure(error) from None
+        manual_ids = [kpi.id for _, _, kpi in scorecard_config.iter_kpis() if kpi.metric.startswith("manual:")]
+        values_path = out / "values.csv"
+        generate_manual_values(spec, manual_ids).to_csv(values_path, index=False)
+        written["values"] = values_path
+    for kind, path in written.items():
+        emit(f"{kind}: {path}")
+
+
+def _config_failure(error: ConfigError) -> typer.Exit:
+    first = error.errors[0]
+    more = f" (and {len(error.errors) - 1} more: run scorecard validate)" if len(error.errors) > 1 else ""
+    return fail(f"{first}{more}")
+
+
+if __name__ == "__main__":
+    app()

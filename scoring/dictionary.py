@@ -1,0 +1,174 @@
+"""The metric dictionary: the one place that says what every derived metric means.
+
+The README's metric table, `scorecard validate`'s list of known metrics and the
+warehouse's `metric_dictionary` table are all generated from `METRICS`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import pandas as pd
+
+
+@dataclass(frozen=True)
+class MetricDefinition:
+    name: str
+    title: str
+    definition: str
+    unit: str  # hours | percent | count | per_day
+    direction: str  # higher_is_better | lower_is_better
+    source_fields: str
+    dora: bool = False
+
+
+METRICS: dict[str, MetricDefinition] = {
+    m.name: m
+    for m in [
+        MetricDefinition(
+            "deployment_frequency",
+            "Deployment frequency",
+            "Successful deployments to a production environment, counted in the period of deployed_at. "
+            "Null for a service with no production deployments in the data at all.",
+            "count",
+            "higher_is_better",
+            "deployments.environment, deployments.status, deployments.deployed_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "deployment_frequency_per_day",
+            "Deployments per day",
+            "deployment_frequency divided by the period's length in days (the elapsed part of a "
+            "period that has not ended yet).",
+            "per_day",
+            "higher_is_better",
+            "deployments.environment, deployments.status, deployments.deployed_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "lead_time_for_changes",
+            "Lead time for changes",
+            "Median hours from a pull request's first commit (created_at when unknown) to the first "
+            "successful production deployment of its service at or after its merge; counted in the "
+            "period of that deployment.",
+            "hours",
+            "lower_is_better",
+            "pull_requests.first_commit_at, pull_requests.merged_at, deployments.deployed_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "change_failure_rate",
+            "Change failure rate",
+            "Failed changes / all changes, in percent, over production deployments with a final "
+            "status and implemented change requests, counted in the period of the change. A change "
+            "failed if its own outcome says so (deployment failure/error, change failed/backed_out), "
+            "an incident names it in caused_by_change, or a failure incident of the same service "
+            "opens within change_failure_window after it and before the service's next change.",
+            "percent",
+            "lower_is_better",
+            "deployments.status, changes.outcome, incidents.caused_by_change, incidents.opened_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "mttr",
+            "Mean time to restore",
+            "Mean hours of resolved_at - opened_at over failure incidents resolved in the period.",
+            "hours",
+            "lower_is_better",
+            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "mttr_median",
+            "Median time to restore",
+            "Median hours of resolved_at - opened_at over failure incidents resolved in the period.",
+            "hours",
+            "lower_is_better",
+            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "mttr_p90",
+            "90th percentile time to restore",
+            "90th percentile (linear interpolation) of resolved_at - opened_at hours over failure "
+            "incidents resolved in the period.",
+            "hours",
+            "lower_is_better",
+            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+        ),
+        MetricDefinition(
+            "open_failure_incidents",
+            "Open failure incidents",
+            "Failure incidents opened before the period's end and not resolved by it (the open "
+            "incidents MTTR cannot count yet).",
+            "count",
+            "lower_is_better",
+            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+        ),
+        MetricDefinition(
+            "mtbf",
+            "Mean time between failures",
+            "Per service, (period length - downtime) / outages in hours. Downtime is the union of "
+            "failure-incident intervals clipped to the period (an open incident runs to the period's "
+            "end or now); an outage is one merged interval, counted in the period where it begins. "
+            "Null with sample_size 0 when no outage began. The `all` row pools services: total "
+            "uptime / total outages.",
+            "hours",
+            "higher_is_better",
+            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+        ),
+        MetricDefinition(
+            "availability",
+            "Availability",
+            "Per service, (period length - downtime) / period length in percent; 100 when there "
+            "were no failures. sample_size is the number of outages overlapping the period. The "
+            "`all` row is the mean over services.",
+            "percent",
+            "higher_is_better",
+            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+        ),
+        MetricDefinition(
+            "failed_deployment_recovery_time",
+            "Failed deployment recovery time",
+            "Median hours from a failed production change (as decided for change_failure_rate) to "
+            "its recovery: the latest resolution of the incidents it caused, or else the service's "
+            "next successful production deployment; counted in the period of the recovery.",
+            "hours",
+            "lower_is_better",
+            "deployments, changes, incidents.caused_by_change, incidents.resolved_at",
+            dora=True,
+        ),
+        MetricDefinition(
+            "deployment_rework_rate",
+            "Deployment rework rate",
+            "Share (percent) of production deployments with a final status that were unplanned: "
+            "made while a failure incident of the same service was open, or implementing an "
+            "emergency change (deployment change_id naming an emergency change request).",
+            "percent",
+            "lower_is_better",
+            "deployments.deployed_at, deployments.change_id, changes.type, incidents.opened_at",
+            dora=True,
+        ),
+    ]
+}
+
+MANUAL_PREFIX = "manual:"
+
+
+def is_known_metric(name: str) -> bool:
+    """A metric a KPI may name: a derived one, or `manual:<name>` loaded from a values CSV."""
+    if name.startswith(MANUAL_PREFIX):
+        return bool(name[len(MANUAL_PREFIX):].strip())
+    return name in METRICS
+
+
+def dictionary_frame() -> pd.DataFrame:
+    """The dictionary as rows, for the warehouse's `metric_dictionary` table and the README."""
+    return pd.DataFrame([asdict(m) for m in METRICS.values()])
+
+
+def markdown_table() -> str:
+    lines = ["| metric | unit | direction | definition |", "| --- | --- | --- | --- |"]
+    for m in METRICS.values():
+        lines.append(f"| `{m.name}` | {m.unit} | {m.direction.replace('_', ' ')} | {m.definition} |")
+    return "\n".join(lines)

@@ -1,0 +1,104 @@
+"""The files source (CSV / JSON lines) and the manual KPI values loader."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import pytest
+
+from connectors.files import InputFileError, read_records
+from connectors.manual import read_manual_values
+
+HEADER = "source,source_id,service,severity,title,status,opened_at,resolved_at,caused_by_change,updated_at\n"
+
+
+def write(tmp_path, name, text):
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+def test_csv_rows_become_typed_records_and_bad_rows_name_their_line(tmp_path):
+    path = write(tmp_path, "incidents.csv", HEADER
+                 + "pd,1,checkout,P1,down,resolved,2026-03-01T10:00:00Z,2026-03-01T11:00:00Z,,\n"
+                 + "pd,2,checkout,P1,down,resolved,,2026-03-01T11:00:00Z,,\n"
+                 + "pd,3,checkout,P2,slow,open,2026-03-02T10:00:00+01:00,,CHG1,\n")
+    records = read_records("incidents", path)
+    assert list(records.good["source_id"]) == ["1", "3"]
+    assert records.good.loc[1, "opened_at"] == pd.Timestamp("2026-03-02T09:00:00Z")
+    assert records.good.loc[1, "caused_by_change"] == "CHG1"
+    assert (records.rejected.loc[0, "row"], records.rejected.loc[0, "column"]) == (3, "opened_at")
+    assert records.rejection_lines() == ["incidents.csv line 3: opened_at: missing"]
+
+
+def test_json_lines_with_a_bad_line_keep_the_good_ones(tmp_path):
+    good_row = {"source": "pd", "source_id": "1", "service": "a", "opened_at": "2026-03-01T10:00:00Z", "tags": ["x"]}
+    path = write(tmp_path, "incidents.jsonl", json.dumps(good_row) + "\n{not json\n\n"
+                 + json.dumps(good_row | {"source_id": "2", "opened_at": "2026-03-01T10:00:00"}) + "\n")
+    records = read_records("incidents", path)
+    assert list(records.good["source_id"]) == ["1"]
+    assert records.good.loc[0, "tags"] == ["x"]
+    reasons = dict(zip(records.rejected["row"], records.rejected["reason"], strict=True))
+    assert reasons[2].startswith("bad JSON")
+    assert "no UTC offset" in reasons[4]
+
+
+def test_json_array_is_accepted(tmp_path):
+    rows = [{"source": "pd", "source_id": "1", "service": "a", "opened_at": "2026-03-01T10:00:00Z"}]
+    records = read_records("incidents", write(tmp_path, "incidents.json", json.dumps(rows)))
+    assert len(records.good) == 1
+
+
+@pytest.mark.parametrize("content, message", [
+    (None, "incidents file not found"),
+    ("", "the file is empty"),
+    ("source,source_id,service\npd,1,a\n", "missing column(s) opened_at for incidents"),
+])
+def test_unreadable_files_raise_one_clear_error(tmp_path, content, message):
+    path = tmp_path / "incidents.csv"
+    if content is not None:
+        path.write_text(content)
+    with pytest.raises(InputFileError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        read_records("incidents", path)
+
+
+def test_manual_values_are_floored_to_the_review_period(tmp_path):
+    path = write(tmp_path, "values.csv", "kpi_id,value,period\nit_spend,98.5,2026-10\nsatisfaction,41,2026-10-17\n"
+                 "training,5%,2026-W44\nno_period,3,\n")
+    default = pd.Timestamp("2026-11-01", tz="UTC")
+    values = read_manual_values(path, "month", default)
+    assert list(values["period_start"]) == [pd.Timestamp("2026-10-01", tz="UTC")] * 3 + [default]
+    assert list(values["value"]) == [98.5, 41.0, 5.0, 3.0]
+
+
+def test_manual_values_iso_week_period(tmp_path):
+    path = write(tmp_path, "values.csv", "kpi_id,value,period\nk,1,2026-W44\n")
+    values = read_manual_values(path, "week", pd.Timestamp("2026-11-01", tz="UTC"))
+    assert values.loc[0, "period_start"] == pd.Timestamp("2026-10-26", tz="UTC")  # Monday of ISO week 44
+
+
+def test_manual_values_without_period_column_use_the_default(tmp_path):
+    path = write(tmp_path, "values.csv", "kpi_id,value\nk,1.5\n")
+    values = read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+    assert values.loc[0, "period_start"] == pd.Timestamp("2026-11-01", tz="UTC")
+
+
+def test_manual_value_empty_is_no_data_not_zero(tmp_path):
+    path = write(tmp_path, "values.csv", "kpi_id,value\nk,\n")
+    values = read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+    assert values["value"].isna().all()
+
+
+@pytest.mark.parametrize("body, message", [
+    ("kpi_id,value\nk,lots\n", "values.csv line 2: value 'lots' is not a number"),
+    ("kpi_id,value,period\nk,1,October\n", "values.csv line 2: period 'October' is not a month"),
+    ("kpi_id,value\n,1\n", "values.csv line 2: kpi_id is empty"),
+    ("kpi_id,value\nk,1\nk,2\n", "values.csv line 3: a second value for kpi_id 'k'"),
+    ("kpi,value\nk,1\n", "missing column(s) kpi_id"),
+])
+def test_manual_values_errors_name_file_and_line(tmp_path, body, message):
+    path = write(tmp_path, "values.csv", body)
+    with pytest.raises(InputFileError) as error:
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+    assert message in str(error.value)
