@@ -54,7 +54,9 @@ def read_records(kind: str, path: str | Path, known_services: set[str] | None = 
         raise InputFileError(f"{path}: {error}") from None
     if line_numbers is None:
         rejected["row"] = rejected["row"] + 1  # header is line 1, first data row is line 2
-    return FileRecords(kind, path, good, pd.concat([unreadable, rejected], ignore_index=True) if len(unreadable) else rejected)
+    if len(unreadable):
+        rejected = pd.concat([unreadable, rejected], ignore_index=True)
+    return FileRecords(kind, path, good, rejected)
 
 
 def _read_csv(path: Path) -> pd.DataFrame:

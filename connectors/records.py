@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any, ClassVar, Literal
 
 import numpy as np
@@ -147,7 +147,7 @@ class _Record(BaseModel):
     @field_validator("*", mode="after")
     @classmethod
     def _utc(cls, value: Any) -> Any:
-        return value.astimezone(timezone.utc) if isinstance(value, datetime) else value
+        return value.astimezone(UTC) if isinstance(value, datetime) else value
 
     @model_validator(mode="after")
     def _ordered(self) -> _Record:
@@ -321,10 +321,8 @@ def normalise_frame(
         note(pd.Series(np.where(out[later] < out[earlier], f"before {earlier}", None), index=raw.index), later)
     if known_services is not None:
         unknown = out["service"].notna() & ~out["service"].isin(known_services)
-        note(
-            pd.Series(np.where(unknown, "unknown service '" + out["service"].astype(str) + "' (add it under services: in scorecard.yaml)", None), index=raw.index),
-            "service",
-        )
+        reason = "unknown service '" + out["service"].astype(str) + "' (add it under services: in scorecard.yaml)"
+        note(pd.Series(np.where(unknown, reason, None), index=raw.index), "service")
     extras = [c for c in raw.columns if c not in out.columns]
     for name in extras:
         out[name] = raw[name]

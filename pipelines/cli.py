@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import sys
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
@@ -47,13 +47,13 @@ NODE_JSON_COLUMNS = [
 METRIC_JSON_COLUMNS = ["metric", "service", "grain", "period_start", "period_end", "value", "unit", "sample_size"]
 
 
-class Grain(str, Enum):
+class Grain(StrEnum):
     day = "day"
     week = "week"
     month = "month"
 
 
-class Format(str, Enum):
+class Format(StrEnum):
     table = "table"
     json = "json"
     csv = "csv"
@@ -193,7 +193,7 @@ def score(
     else:
         metric_values = None
     kpi_scores, node_scores = score_scorecard(scorecard_config, metric_values, manual)
-    _print_scores(kpi_scores, node_scores, output, nodes)
+    _print_scores(kpi_scores, node_scores, output, nodes, now)
 
 
 def _check_kpi_ids(manual: pd.DataFrame, config, values_path: Path | None) -> None:
@@ -204,7 +204,8 @@ def _check_kpi_ids(manual: pd.DataFrame, config, values_path: Path | None) -> No
                    f" (known: {', '.join(sorted(known))})")
 
 
-def _print_scores(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, output: Format, nodes: bool) -> None:
+def _print_scores(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, output: Format, nodes: bool,
+                  as_of: pd.Timestamp) -> None:
     kpi_rows = render.records(kpi_scores, KPI_JSON_COLUMNS, fractions=["performance"])
     node_rows = render.records(node_scores, NODE_JSON_COLUMNS, fractions=["score", "coverage"])
     if output is Format.json:
@@ -212,7 +213,7 @@ def _print_scores(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, output: F
     elif output is Format.csv:
         emit(render.to_csv(node_rows if nodes else kpi_rows))
     else:
-        render.print_table(scorecard_table(kpi_scores, node_scores))
+        render.print_table(scorecard_table(kpi_scores, node_scores, as_of))
 
 
 @app.command()
@@ -249,9 +250,10 @@ def generate(
             scorecard_config = read_config(config)
         except ConfigError as error:
             raise _config_failure(error) from None
-        manual_ids = [kpi.id for _, _, kpi in scorecard_config.iter_kpis() if kpi.metric.startswith("manual:")]
+        kpi_ranges = {kpi.id: (kpi.baseline, kpi.target if kpi.stretch is None else kpi.stretch)
+                      for _, _, kpi in scorecard_config.iter_kpis() if kpi.is_manual}
         values_path = out / "values.csv"
-        generate_manual_values(spec, manual_ids).to_csv(values_path, index=False)
+        generate_manual_values(spec, kpi_ranges).to_csv(values_path, index=False)
         written["values"] = values_path
     for kind, path in written.items():
         emit(f"{kind}: {path}")

@@ -78,5 +78,12 @@ def metrics_table(metrics: pd.DataFrame) -> Table:
     return table
 
 
+PIPED_WIDTH = 160  # a piped table goes to a file or a pager, not an 80-column terminal
+
+
 def print_table(table: Table, console: Console | None = None) -> None:
-    (console or Console(soft_wrap=False)).print(table)
+    if console is None:
+        console = Console(soft_wrap=False)
+        if not console.is_terminal:
+            console = Console(soft_wrap=False, width=PIPED_WIDTH)
+    console.print(table)

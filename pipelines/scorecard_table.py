@@ -9,14 +9,19 @@ from rich.text import Text
 from pipelines.render import TREND_MARKS, format_fraction, format_number, status_text
 
 
-def latest_period(kpi_scores: pd.DataFrame) -> pd.Timestamp | None:
+def latest_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Timestamp | None:
+    """The period to show: the latest with a value that had ended by `as_of` (a period still running
+    holds partial counts), else the latest with a value, else the latest of all."""
     scored = kpi_scores[kpi_scores["value"].notna()]
-    source = scored if len(scored) else kpi_scores
-    return source["period_start"].max() if len(source) else None
+    ended = scored[scored["period_end"] <= as_of] if as_of is not None else scored.iloc[0:0]
+    for candidates in (ended, scored, kpi_scores):
+        if len(candidates):
+            return candidates["period_start"].max()
+    return None
 
 
-def scorecard_table(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame) -> Table:
-    period = latest_period(kpi_scores)
+def scorecard_table(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> Table:
+    period = latest_period(kpi_scores, as_of)
     kpis = kpi_scores[kpi_scores["period_start"] == period]
     nodes = node_scores[node_scores["period_start"] == period]
     scorecard_row = nodes[nodes["node_type"] == "scorecard"]
@@ -24,7 +29,7 @@ def scorecard_table(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame) -> Tabl
     table = Table(title=title, title_justify="left", show_lines=False, pad_edge=False)
     for header, justify in [("", "left"), ("value", "right"), ("target", "right"), ("perf.", "right"),
                             ("status", "left"), ("trend", "left"), ("DORA", "left"), ("owner", "left")]:
-        table.add_column(header, justify=justify, no_wrap=header != "")
+        table.add_column(header, justify=justify, no_wrap=True, min_width=24 if header == "" else None)
     perspectives = nodes[nodes["node_type"] == "perspective"]
     objectives = nodes[nodes["node_type"] == "objective"]
     for perspective in perspectives.itertuples():

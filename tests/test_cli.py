@@ -1,0 +1,193 @@
+"""The `scorecard` command line: PRODUCT.md's JSON shapes, exit codes and one-line errors.
+
+Figures for tests/data (October 2026, month grain):
+- production deployments: checkout D1, D2 (success), D4 (failure); search D5 (success); D3 is staging.
+  deployment_frequency: checkout 2, search 1, all 3.
+- change failure: D4 by its own status; D1 because sev1 incident I1 opens 30 min after it (same service).
+  I2 is sev3 (no failure), I3 is rejected (resolved before opened). CFR: checkout 2/3, search 0/1, all 2/4 = 50%.
+- KPIs: deploys 3 → (3-0)/(4-0) = 0.75, amber (>= threshold 2, < target 4);
+  cfr 50 → (50-50)/(15-50) = 0, red; it_spend 102 → (102-110)/(100-110) = 0.8, amber, improving from 106.
+- Roll-up: delivery = (0.75 + 0) / 2 = 0.375; spend = 0.8;
+  scorecard = (0.8 * 1 + 0.375 * 3) / 4 = 0.48125.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from typer.testing import CliRunner
+
+from pipelines.cli import app
+
+DATA = Path(__file__).parent / "data"
+RECORDS = ["--incidents", str(DATA / "incidents.csv"), "--deployments", str(DATA / "deployments.csv")]
+WINDOW = ["--from", "2026-09-01", "--to", "2026-10-31", "--as-of", "2026-11-15"]
+runner = CliRunner()
+
+
+def run(*args: str):
+    return runner.invoke(app, list(args))
+
+
+def by_key(rows, **match):
+    found = [r for r in rows if all(r[k] == v for k, v in match.items())]
+    assert len(found) == 1, (match, found)
+    return found[0]
+
+
+def test_metrics_json_follows_the_product_shape():
+    result = run("metrics", *RECORDS, *WINDOW, "--grain", "month", "--format", "json")
+    assert result.exit_code == 0, result.output
+    rows = json.loads(result.stdout)
+    assert set(rows[0]) == {"metric", "service", "grain", "period_start", "period_end", "value", "unit",
+                            "sample_size"}
+    october = dict(period_start="2026-10-01T00:00:00Z")
+    assert by_key(rows, metric="deployment_frequency", service="all", **october)["value"] == 3
+    assert by_key(rows, metric="deployment_frequency", service="checkout", **october)["value"] == 2
+    cfr = by_key(rows, metric="change_failure_rate", service="all", **october)
+    assert (cfr["value"], cfr["unit"], cfr["sample_size"]) == (50.0, "percent", 4)
+    assert by_key(rows, metric="change_failure_rate", service="checkout", **october)["value"] == pytest.approx(
+        200 / 3)
+    september_cfr = by_key(rows, metric="change_failure_rate", service="all", period_start="2026-09-01T00:00:00Z")
+    assert (september_cfr["value"], september_cfr["sample_size"]) == (None, 0)
+    assert by_key(rows, metric="mttr", service="checkout", **october)["period_end"] == "2026-11-01T00:00:00Z"
+
+
+def test_metrics_warns_about_rejected_rows_on_stderr_and_goes_on():
+    result = run("metrics", *RECORDS, *WINDOW, "--format", "json")
+    assert result.exit_code == 0
+    assert "incidents.csv line 4: resolved_at: before opened_at" in result.stderr
+    json.loads(result.stdout)
+
+
+def test_metrics_csv_and_filters():
+    result = run("metrics", *RECORDS, *WINDOW, "--format", "csv", "--metric", "deployment_frequency",
+                 "--service", "all")
+    assert result.exit_code == 0
+    lines = result.stdout.strip().splitlines()
+    assert lines[0] == "metric,service,grain,period_start,period_end,value,unit,sample_size"
+    assert lines[1:] == [
+        "deployment_frequency,all,month,2026-09-01T00:00:00Z,2026-10-01T00:00:00Z,0.0,count,0",
+        "deployment_frequency,all,month,2026-10-01T00:00:00Z,2026-11-01T00:00:00Z,3.0,count,3",
+    ]
+
+
+def test_metrics_table_is_plain_text_when_piped():
+    result = run("metrics", *RECORDS, *WINDOW, "--metric", "deployment_frequency", "--service", "checkout")
+    assert result.exit_code == 0
+    assert "\x1b[" not in result.stdout
+    assert "deployment_frequency" in result.stdout and "checkout" in result.stdout
+
+
+def test_score_json_follows_the_product_shape():
+    result = run("score", "--config", str(DATA / "mini_scorecard.yaml"), "--values", str(DATA / "values.csv"),
+                 *RECORDS, *WINDOW, "--format", "json")
+    assert result.exit_code == 0, result.output
+    payload = json.loads(result.stdout)
+    assert set(payload) == {"kpis", "nodes"}
+    october = dict(period_start="2026-10-01T00:00:00Z")
+    deploys = by_key(payload["kpis"], kpi_id="deploys", **october)
+    assert (deploys["value"], deploys["performance"], deploys["status"]) == (3.0, 0.75, "amber")
+    cfr = by_key(payload["kpis"], kpi_id="cfr", **october)
+    assert (cfr["value"], cfr["performance"], cfr["status"]) == (50.0, 0.0, "red")
+    spend = by_key(payload["kpis"], kpi_id="it_spend", **october)
+    assert (spend["performance"], spend["status"], spend["trend"], spend["change"]) == (0.8, "amber", "improving",
+                                                                                        -4.0)
+    assert by_key(payload["kpis"], kpi_id="cfr", period_start="2026-09-01T00:00:00Z")["status"] == "no_data"
+    top = by_key(payload["nodes"], node_type="scorecard", **october)
+    assert top["score"] == pytest.approx(0.48125, abs=1e-4)  # printed to 4 decimals
+    assert top["coverage"] == 1.0
+    delivery_september = by_key(payload["nodes"], node_id="delivery", period_start="2026-09-01T00:00:00Z")
+    assert (delivery_september["score"], delivery_september["coverage"]) == (0.0, 0.5)
+    assert {n["node_type"] for n in payload["nodes"]} == {"objective", "perspective", "scorecard"}
+
+
+def test_score_from_values_alone_is_the_pilot_mode(tmp_path):
+    values = tmp_path / "values.csv"
+    values.write_text("kpi_id,value\nit_spend,100\ndeploys,9\ncfr,\n")
+    result = run("score", "--config", str(DATA / "mini_scorecard.yaml"), "--values", str(values), "--format",
+                 "json", "--as-of", "2026-11-15")
+    assert result.exit_code == 0, result.output
+    kpis = {k["kpi_id"]: k for k in json.loads(result.stdout)["kpis"]}
+    assert {k: v["status"] for k, v in kpis.items()} == {"it_spend": "green", "deploys": "blue", "cfr": "no_data"}
+    assert kpis["deploys"]["period_start"] == "2026-11-01T00:00:00Z"
+
+
+def test_score_table_shows_the_tree():
+    result = run("score", "--config", str(DATA / "mini_scorecard.yaml"), "--values", str(DATA / "values.csv"),
+                 *RECORDS, *WINDOW)
+    assert result.exit_code == 0, result.output
+    for text in ["Mini Scorecard", "Financial", "Spend within budget", "IT spend vs budget", "amber", "improving",
+                 "48.1%"]:
+        assert text in result.stdout
+    assert "\x1b[" not in result.stdout  # piped: plain text, no colour codes
+
+
+def test_score_csv_kpis_and_nodes():
+    base = ["score", "--config", str(DATA / "mini_scorecard.yaml"), "--values", str(DATA / "values.csv"),
+            *RECORDS, *WINDOW, "--format", "csv"]
+    assert run(*base).stdout.splitlines()[0].startswith("kpi_id,kpi_name,")
+    assert run(*base, "--nodes").stdout.splitlines()[0].startswith("node_type,node_id,")
+
+
+def test_validate_accepts_the_example_config():
+    result = run("validate", "--config", "scorecard.yaml")
+    assert result.exit_code == 0, result.output
+    assert "valid" in result.stdout
+
+
+def test_validate_lists_every_problem_and_exits_1(tmp_path):
+    config = tmp_path / "bad.yaml"
+    text = (DATA / "mini_scorecard.yaml").read_text()
+    text = text.replace("target: 100\n", "target: 110\n").replace("metric: change_failure_rate",
+                                                                   "metric: change_fail_rate")
+    config.write_text(text + "  colour: blue\n")
+    result = run("validate", "--config", str(config))
+    assert result.exit_code == 1
+    errors = result.stderr
+    assert "scorecard.perspectives[0].objectives[0].kpis[0].target" in errors
+    assert "scorecard.perspectives[1].objectives[0].kpis[1].metric: unknown metric 'change_fail_rate'" in errors
+    assert "scorecard.colour" in errors
+    assert "Traceback" not in result.output
+
+
+@pytest.mark.parametrize("args, message", [
+    (["metrics", "--incidents", "nope.csv"], "error: incidents file not found: nope.csv"),
+    (["metrics", *RECORDS, "--from", "last tuesday"], "error: --from 'last tuesday' is not a date"),
+    (["metrics", *RECORDS, "--from", "2026-10-02", "--to", "2026-10-01"], "is before --from"),
+    (["metrics"], "error: give at least one of --incidents"),
+    (["score", "--config", "missing.yaml", "--values", str(DATA / "values.csv")],
+     "missing.yaml: config file not found"),
+    (["validate", "--config", str(DATA / "incidents.csv")], "expected a mapping"),
+])
+def test_bad_input_is_one_line_and_exit_2(args, message):
+    result = run(*args)
+    assert result.exit_code in (1, 2) if args[0] == "validate" else result.exit_code == 2
+    assert message in result.stderr
+    assert "Traceback" not in result.output
+
+
+def test_score_rejects_values_for_unknown_kpis(tmp_path):
+    values = tmp_path / "values.csv"
+    values.write_text("kpi_id,value\nit_spnd,100\n")
+    result = run("score", "--config", str(DATA / "mini_scorecard.yaml"), "--values", str(values))
+    assert result.exit_code == 2
+    assert "kpi_id 'it_spnd' is not a KPI" in result.stderr
+
+
+def test_score_with_invalid_config_says_the_first_problem_in_one_line(tmp_path):
+    config = tmp_path / "bad.yaml"
+    config.write_text((DATA / "mini_scorecard.yaml").read_text().replace("target: 100\n", "target: 110\n"))
+    result = run("score", "--config", str(config), "--values", str(DATA / "values.csv"))
+    assert result.exit_code == 2
+    assert len(result.stderr.strip().splitlines()) == 1
+    assert result.stderr.startswith("error: scorecard.perspectives[0].objectives[0].kpis[0]")
+
+
+def test_generate_writes_the_data_set_and_manual_values(tmp_path):
+    result = run("generate", "--out", str(tmp_path), "--days", "30", "--config", "scorecard.yaml")
+    assert result.exit_code == 0, result.output
+    for name in ["incidents.csv", "changes.csv", "deployments.csv", "pull_requests.csv", "values.csv"]:
+        assert (tmp_path / name).stat().st_size > 0
