@@ -81,6 +81,16 @@ class _Model(BaseModel):
 class WarehouseConfig(_Model):
     url: Text = "sqlite:///scorecard.db"
 
+    @field_validator("url")
+    @classmethod
+    def _no_password(cls, url: str) -> str:
+        # scheme://user:password@host: a password in the file is a secret in the file; never echo it.
+        if re.match(r"^[\w+.-]+://[^/@:]*:[^/@]*@", url):
+            raise ValueError(
+                "holds a password: put the URL in SCORECARD_WAREHOUSE_URL or the password in PGPASSWORD/.pgpass"
+            )
+        return url
+
 
 class GithubSource(_Model):
     base_url: Text = "https://api.github.com"
@@ -363,7 +373,9 @@ def _duplicate_id_problems(scorecard: Any) -> list[str]:
                 continue
             node_id = node_id.strip()
             if node_id in first_path:
-                problems.append(f"{path}.id: duplicate {kind} id '{node_id}' (first at scorecard.{first_path[node_id]}.id)")
+                problems.append(
+                    f"{path}.id: duplicate {kind} id '{node_id}' (first at scorecard.{first_path[node_id]}.id)"
+                )
             else:
                 first_path.setdefault(node_id, path)
     return problems

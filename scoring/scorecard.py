@@ -205,7 +205,9 @@ def _at_least(values: pd.Series | np.ndarray, limits: pd.Series | np.ndarray | f
     return (values >= limits) | np.isclose(values, limits, rtol=1e-9, atol=1e-12)
 
 
-def _kpi_status(grid: pd.DataFrame, sign: np.ndarray, raw_performance: pd.Series, amber_performance: float) -> np.ndarray:
+def _kpi_status(
+    grid: pd.DataFrame, sign: np.ndarray, raw_performance: pd.Series, amber_performance: float
+) -> np.ndarray:
     """blue / green / amber / red / no_data; "at or beyond" a limit follows the direction."""
     directed = sign * grid["value"]
 
