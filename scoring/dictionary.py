@@ -28,8 +28,9 @@ METRICS: dict[str, MetricDefinition] = {
         MetricDefinition(
             "deployment_frequency",
             "Deployment frequency",
-            "Successful deployments to a production environment, counted in the period of deployed_at. "
-            "Null for a service with no production deployments in the data at all.",
+            "Successful deployments to a production environment (status success, or inactive: superseded by a "
+            "newer deployment after succeeding), counted in the period of deployed_at. Null for a service with no "
+            "production deployment before the as-of time at all.",
             "count",
             "higher_is_better",
             "deployments.environment, deployments.status, deployments.deployed_at",

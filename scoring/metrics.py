@@ -32,6 +32,8 @@ _NAT = np.iinfo(np.int64).min
 _HOUR_NS = 3_600_000_000_000
 _DAY_NS = 24 * _HOUR_NS
 _FINAL_STATUSES = ("success", "failure", "error", "inactive")
+# GitHub marks a successful deployment `inactive` once a newer one replaces it: it still succeeded.
+_SUCCESS_STATUSES = ("success", "inactive")
 _FAILED_STATUSES = ("failure", "error")
 _FAILED_OUTCOMES = ("failed", "backed_out")
 
@@ -175,8 +177,8 @@ class _Records:
     requests: pd.DataFrame  # implemented change requests: service, at, own_failure, source_id
     incidents: pd.DataFrame  # service, opened, resolved (_NAT while open), is_open, failure, cause
     merged_prs: pd.DataFrame  # service, started, merged
-    deploying: np.ndarray  # per service: any production deployment in the input at all
-    reporting_incidents: np.ndarray  # per service: any incident record in the input at all
+    deploying: np.ndarray  # per service: any production deployment before as_of
+    reporting_incidents: np.ndarray  # per service: any incident opened before as_of
     any_incident_data: bool
 
     @classmethod
@@ -190,15 +192,16 @@ class _Records:
         pull_requests: pd.DataFrame,
     ) -> _Records:
         production = _production_deployments(grid, settings, deployments, changes)
-        incident_services = grid.service_of(incidents["service"])
+        production = production[_seen(production["at"], grid)]
+        seen_incidents = _incidents(grid, settings, incidents)
         return cls(
-            production=production[_seen(production["at"], grid)],
+            production=production,
             requests=_change_requests(grid, changes),
-            incidents=_incidents(grid, settings, incidents),
+            incidents=seen_incidents,
             merged_prs=_merged_pull_requests(grid, pull_requests),
             deploying=_per_service_any(production["service"].to_numpy(), grid),
-            reporting_incidents=_per_service_any(incident_services, grid),
-            any_incident_data=len(incidents) > 0,
+            reporting_incidents=_per_service_any(seen_incidents["service"].to_numpy(), grid),
+            any_incident_data=len(seen_incidents) > 0,
         )
 
 
@@ -224,7 +227,7 @@ def _production_deployments(
         {
             "service": grid.service_of(deployments["service"]),
             "at": _stamps(deployments, "deployed_at"),
-            "success": (status == "success").to_numpy(),
+            "success": status.isin(_SUCCESS_STATUSES).to_numpy(),
             "final": status.isin(_FINAL_STATUSES).to_numpy(),
             "own_failure": status.isin(_FAILED_STATUSES).to_numpy(),
             "emergency": _column(deployments, "change_id").isin(emergency_ids).to_numpy(),
@@ -358,6 +361,14 @@ def _asof_positions(
     return found
 
 
+def _stamps_at(stamps: np.ndarray, positions: np.ndarray) -> np.ndarray:
+    """stamps[positions], _NAT where the position is -1 (also when there are no stamps at all)."""
+    picked = np.full(len(positions), _NAT)
+    found = positions >= 0
+    picked[found] = stamps[positions[found]]
+    return picked
+
+
 # ---------------------------------------------------------------------------------------------
 # The metrics.
 
@@ -482,7 +493,7 @@ def _change_failure(grid: _Grid, records: _Records, changes: pd.DataFrame) -> di
         allow_exact_matches=False,
     )
     recovered_at = changes["recovered_at"].to_numpy().copy()
-    recovered_at[by_deployment] = np.where(next_success >= 0, successes["at"].to_numpy()[next_success], _NAT)
+    recovered_at[by_deployment] = _stamps_at(successes["at"].to_numpy(), next_success)
     recovered = failed & (recovered_at != _NAT)
     hours = (recovered_at[recovered] - changes["at"].to_numpy()[recovered]) / _HOUR_NS
     (median,) = _summaries(grid, service[recovered], grid.period_of(recovered_at[recovered]), hours, "median")
