@@ -3,9 +3,7 @@ PYTHON ?= python3
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-stamp
-DEMO := .demo/data
-RECORDS := --incidents $(DEMO)/incidents.csv --changes $(DEMO)/changes.csv \
-           --deployments $(DEMO)/deployments.csv --pull-requests $(DEMO)/pull_requests.csv
+DEMO := .demo
 
 .PHONY: venv test demo lint bench clean
 
@@ -29,16 +27,21 @@ test: $(STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
-	$(BIN)/scorecard generate --out $(DEMO) --config scorecard.yaml
-	$(BIN)/scorecard score --config scorecard.yaml --values $(DEMO)/values.csv $(RECORDS)
+	$(BIN)/scorecard generate --out $(DEMO)/data --config scorecard.yaml \
+	  --write-config $(DEMO)/scorecard.yaml --warehouse-url sqlite:///scorecard.db
+	DAGSTER_HOME=$(CURDIR) $(BIN)/scorecard backfill --config $(DEMO)/scorecard.yaml --days 90
+	$(BIN)/scorecard show --config $(DEMO)/scorecard.yaml
 	@echo
-	@echo "Demo data: $(DEMO)/  (metrics: $(BIN)/scorecard metrics $(RECORDS) --grain week)"
+	@echo "Warehouse: $(CURDIR)/scorecard.db (SQLite; tables kpi_scores, node_scores, metric_values, views scorecard_latest, kpi_history)"
+	@echo "Dagster UI on it: DAGSTER_HOME=\$$PWD SCORECARD_CONFIG=$(DEMO)/scorecard.yaml $(BIN)/dagster dev"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/derive.py
+	$(BIN)/python benchmarks/load.py
+	$(BIN)/python benchmarks/backfill.py
 
 clean:
-	rm -rf $(VENV) .demo .pytest_cache .ruff_cache *.egg-info
+	rm -rf $(VENV) .demo .dagster_home logs scorecard.db scorecard.db-wal scorecard.db-shm .pytest_cache .ruff_cache *.egg-info

@@ -3,13 +3,15 @@
 from __future__ import annotations
 
 import sys
+from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import pandas as pd
 import typer
 from rich.console import Console
+from rich.progress import Progress, TimeElapsedColumn
 
 from connectors.files import InputFileError
 from connectors.manual import VALUE_COLUMNS, read_manual_values
@@ -21,10 +23,13 @@ from pipelines.derive import (
     reporting_window,
     score_scorecard,
 )
-from pipelines.scorecard_table import scorecard_table
-from pipelines.settings import known_services, metric_settings, read_config
+from pipelines.scorecard_table import in_config_order, scorecard_table
+from pipelines.settings import known_services, metric_settings, read_config, with_files_source
 from scoring.config import ConfigError
 from scoring.periods import utc
+
+if TYPE_CHECKING:
+    from pipelines.runner import Plan, RunSummary
 
 app = typer.Typer(
     name="scorecard",
@@ -239,6 +244,10 @@ def generate(
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 90,
     config: Annotated[Path | None, typer.Option("--config", help="Also write values.csv for its manual KPIs.")] = None,
+    write_config: Annotated[Path | None, typer.Option(
+        "--write-config", help="With --config: write a copy of it whose only source is the generated files.")] = None,
+    warehouse_url: Annotated[str | None, typer.Option(
+        "--warehouse-url", help="With --write-config: the warehouse URL of the copy.")] = None,
 ) -> None:
     """Write a realistic synthetic data set of canonical CSV files (10 services)."""
     from connectors.simulator.generate import DatasetSpec, generate_dataset, generate_manual_values, write_dataset
@@ -255,8 +264,146 @@ def generate(
         values_path = out / "values.csv"
         generate_manual_values(spec, kpi_ranges).to_csv(values_path, index=False)
         written["values"] = values_path
+        if write_config is not None:
+            written["config"] = with_files_source(config, dict(written), write_config, warehouse_url)
+    elif write_config is not None:
+        raise fail("--write-config needs --config (the scorecard to copy)")
     for kind, path in written.items():
         emit(f"{kind}: {path}")
+
+
+RunFromOpt = Annotated[str | None, typer.Option("--from", help="First UTC day, inclusive. Default: yesterday.")]
+RunToOpt = Annotated[str | None, typer.Option("--to", help="Last UTC day, inclusive. Default: --from, or yesterday.")]
+RunConfigOpt = Annotated[
+    Path | None, typer.Option("--config", help="scorecard.yaml (default: $SCORECARD_CONFIG, else ./scorecard.yaml).")
+]
+
+
+@app.command()
+def run(config: RunConfigOpt = None, date_from: RunFromOpt = None, date_to: RunToOpt = None) -> None:
+    """Pull, derive, score and write for UTC days (default: yesterday): the nightly Dagster job, in one run."""
+    first, last = _day_range(date_from, date_to)
+    _run_job(config, first, last, show_progress=False)
+
+
+@app.command()
+def backfill(
+    date_from: Annotated[str | None, typer.Option("--from", help="First UTC day, inclusive.")] = None,
+    date_to: Annotated[str | None, typer.Option("--to", help="Last UTC day, inclusive. Default: yesterday.")] = None,
+    days: Annotated[int | None, typer.Option("--days", min=1, help="Instead of --from: the last N days.")] = None,
+    config: RunConfigOpt = None,
+) -> None:
+    """Load and score history: the whole range as ONE run of the nightly Dagster job, with a progress bar."""
+    if (date_from is None) == (days is None):
+        raise fail("give --from DATE or --days N (the last N complete UTC days)")
+    first, last = _day_range(date_from, date_to) if days is None else _last_days(days, date_to)
+    _run_job(config, first, last, show_progress=True)
+
+
+def _last_days(days: int, date_to: str | None) -> tuple[date, date]:
+    from pipelines.runner import previous_utc_day
+
+    end = parse_day(date_to, "--to")
+    last = end.date() if end is not None else previous_utc_day()
+    return last - pd.Timedelta(days=days - 1).to_pytimedelta(), last
+
+
+@app.command()
+def show(
+    config: RunConfigOpt = None,
+    period: Annotated[str | None, typer.Option("--period", help="A day in the period to show (default: the latest "
+                                                                "that has ended).")] = None,
+    output: FormatOpt = Format.table,
+) -> None:
+    """Print the scored scorecard from the warehouse (what `run` and `backfill` wrote)."""
+    from pipelines.resources import ScorecardConfigResource, warehouse_resource
+    from warehouse import WarehouseError
+
+    chosen = parse_day(period, "--period")
+    try:
+        scorecard_config = ScorecardConfigResource(path=str(config) if config else None).load()
+        warehouse = warehouse_resource().connect(scorecard_config)
+        kpi_scores, node_scores = warehouse.read_table("kpi_scores"), warehouse.read_table("node_scores")
+    except ConfigError as error:
+        raise _config_failure(error) from None
+    except WarehouseError as error:
+        raise fail(str(error)) from None
+    name = scorecard_config.scorecard.name
+    kpi_scores = kpi_scores[kpi_scores["scorecard"] == name]
+    node_scores = node_scores[node_scores["scorecard"] == name]
+    if kpi_scores.empty:
+        raise fail(f"no scores for '{name}' in the warehouse yet: run scorecard run or scorecard backfill first")
+    if chosen is not None:
+        inside = (kpi_scores["period_start"] <= chosen) & (kpi_scores["period_end"] > chosen)
+        kpi_scores = kpi_scores[inside]
+        node_scores = node_scores[node_scores["period_start"].isin(kpi_scores["period_start"])]
+        if kpi_scores.empty:
+            raise fail(f"--period {period}: no scores for that period in the warehouse")
+    kpi_scores, node_scores = in_config_order(scorecard_config.scorecard, kpi_scores, node_scores)
+    _print_scores(kpi_scores, node_scores, output, False, pd.Timestamp.now(tz="UTC"))
+
+
+def _day_range(date_from: str | None, date_to: str | None) -> tuple[date, date]:
+    from pipelines.runner import previous_utc_day
+
+    start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
+    last = end.date() if end is not None else (start.date() if start is not None else previous_utc_day())
+    first = start.date() if start is not None else last
+    if last < first:
+        raise fail(f"--to {date_to} is before --from {date_from}")
+    return first, last
+
+
+def _run_job(config: Path | None, first: date, last: date, show_progress: bool) -> None:
+    from pipelines import runner  # Dagster loads in a second or two: only the commands that run it pay for it
+    from pipelines.sources import SourceError
+    from warehouse import WarehouseError
+
+    try:
+        plan = runner.preflight(config, first, last)
+    except ConfigError as error:
+        raise _config_failure(error) from None
+    except (SourceError, InputFileError, WarehouseError, runner.RangeError) as error:
+        raise fail(str(error)) from None
+    for name in plan.skipped_sources:
+        err_console.print(f"warning: sources.{name}: no connector for it yet; skipped", markup=False)
+    summary = _execute(plan, show_progress)
+    if not summary.success:
+        raise fail(summary.error or "the run failed", code=1)
+    emit(_summary_text(plan, summary))
+
+
+def _execute(plan: Plan, show_progress: bool) -> RunSummary:
+    from pipelines import runner
+
+    if not show_progress:
+        return runner.execute(plan)
+    columns = (*Progress.get_default_columns(), TimeElapsedColumn())
+    with Progress(*columns, console=err_console, transient=True) as bar:
+        return runner.execute(plan, runner.BarReporter(bar))
+
+
+def _checks_text(summary: RunSummary) -> str:
+    parts = []
+    if summary.checks_failed:
+        parts.append("failed: " + ", ".join(summary.checks_failed))
+    if summary.checks_warned:
+        parts.append("warning: " + ", ".join(summary.checks_warned))
+    return "; ".join(parts) or "all passed"
+
+
+def _summary_text(plan: Plan, summary: RunSummary) -> str:
+    counts = summary.counts
+    span = f"{plan.first}" if plan.days == 1 else f"{plan.first} .. {plan.last} ({plan.days} days)"
+    return "\n".join([
+        f"scorecard: {span} in one run, {summary.seconds:.1f} s (run {summary.run_id[:8]})",
+        f"  records read     {counts['read']:,} (inserted {counts['inserted']:,}, updated {counts['updated']:,}, "
+        f"unchanged {counts['unchanged']:,}, rejected {counts['rejected']:,})",
+        f"  metric values    {counts['metrics']:,} rows written",
+        f"  KPI scores       {counts['kpis']:,} rows written ({counts['nodes']:,} roll-up rows)",
+        f"  checks           {_checks_text(summary)}",
+        f"  warehouse        {plan.warehouse_url}",
+    ])  # fmt: skip
 
 
 def _config_failure(error: ConfigError) -> typer.Exit:

@@ -71,3 +71,18 @@ def _trend(trend: str | None, change: float, unit: str) -> str:
         return ""
     sign = "+" if change > 0 else ""
     return f"{TREND_MARKS.get(trend, '')} {trend} ({sign}{format_number(change, unit)})"
+
+
+def in_config_order(
+    scorecard, kpi_scores: pd.DataFrame, node_scores: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Rows read back from the warehouse, put in the order of the config file (perspectives, objectives, KPIs)."""
+    kpi_rank = {kpi.id: rank for rank, (_, _, kpi) in enumerate(scorecard.iter_kpis())}
+    node_ids = [perspective.id for perspective in scorecard.perspectives] + [
+        objective.id for perspective in scorecard.perspectives for objective in perspective.objectives]
+    node_rank = {node_id: rank for rank, node_id in enumerate(node_ids)}
+    kpis = kpi_scores.sort_values(["period_start", "kpi_id"],
+                                  key=lambda c: c.map(kpi_rank) if c.name == "kpi_id" else c)
+    nodes = node_scores.sort_values(["period_start", "node_id"],
+                                    key=lambda c: c.map(node_rank).fillna(-1) if c.name == "node_id" else c)
+    return kpis.reset_index(drop=True), nodes.reset_index(drop=True)

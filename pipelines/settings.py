@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import yaml
@@ -43,3 +44,23 @@ def known_services(config: Config | None) -> set[str] | None:
     if config is None or not config.services:
         return None
     return set(config.services)
+
+
+def with_files_source(config_path: str | Path, files: dict[str, Path], out_path: str | Path,
+                      warehouse_url: str | None = None) -> Path:
+    """Write a copy of the config at `config_path` to `out_path` whose only source is `files` (kind -> path).
+
+    Used by `scorecard generate --write-config` so the demo runs the real pipeline on generated files
+    without vendor credentials. Paths are written relative to the new config's folder, as sources read them.
+    """
+    data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
+    out_path = Path(out_path)
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    folder = out_path.resolve().parent
+    data["sources"] = {"files": {kind: os.path.relpath(Path(path).resolve(), folder) for kind, path in files.items()}}
+    if warehouse_url is not None:
+        data["warehouse"] = {"url": warehouse_url}
+    parse_config(data)  # what is written must be valid
+    header = f"# Written by `scorecard generate` from {config_path}: the same scorecard, fed by the generated files.\n"
+    out_path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    return out_path

@@ -1,0 +1,199 @@
+"""`scorecard run` and `scorecard backfill`: the Dagster job of pipelines.definitions, executed in-process.
+
+Both commands run the very job the nightly schedule runs, over a range of day partitions as ONE
+run (the assets' single-run backfill policy gives them the whole range as one time window).
+A pre-flight reads the config, checks every source's files and credentials and opens the
+warehouse first, so a bad setup stops with one message before anything is written.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+from datetime import date
+from pathlib import Path
+
+import pandas as pd
+from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, ExecuteInProcessResult
+from rich.progress import Progress
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
+
+from connectors.manual import read_manual_values
+from connectors.records import KINDS
+from pipelines.assets import DAILY, PARTITIONS_START_ENV
+from pipelines.definitions import JOB_NAME, build_definitions
+from pipelines.resources import ProgressReporter, ScorecardConfigResource, warehouse_resource
+from pipelines.sources import unavailable_sources
+from scoring.config import Config
+
+RANGE_START_TAG = "dagster/asset_partition_range_start"
+RANGE_END_TAG = "dagster/asset_partition_range_end"
+# Quiet Dagster's own console logging: the CLI prints its summary; failures are reported from the events.
+QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
+
+
+class RangeError(ValueError):
+    """--from / --to outside the partitions that exist."""
+
+
+@dataclass
+class Plan:
+    """What a run will do, known after the pre-flight."""
+
+    config: Config
+    config_path: Path
+    first: date
+    last: date
+    warehouse_url: str  # password masked
+    skipped_sources: list[str] = field(default_factory=list)
+
+    @property
+    def days(self) -> int:
+        return (self.last - self.first).days + 1
+
+
+@dataclass
+class RunSummary:
+    run_id: str
+    success: bool
+    seconds: float
+    counts: dict[str, int]
+    checks_failed: list[str]
+    checks_warned: list[str]
+    error: str | None = None
+
+
+def previous_utc_day(now: pd.Timestamp | None = None) -> date:
+    now = now if now is not None else pd.Timestamp.now(tz="UTC")
+    return (now.tz_convert("UTC").normalize() - pd.Timedelta(days=1)).date()
+
+
+def check_range(first: date, last: date) -> None:
+    """Raise RangeError unless [first, last] are existing day partitions."""
+    start = DAILY.start.date()
+    last_available = _last_partition()
+    if first < start:
+        raise RangeError(f"--from {first} is before the first partition {start} (set {PARTITIONS_START_ENV} "
+                         "to start earlier)")  # fmt: skip
+    if last_available is None or last > last_available:
+        raise RangeError(f"--to {last} is not a complete UTC day yet (the last partition is {last_available})")
+
+
+def _last_partition() -> date | None:
+    window = DAILY.get_last_partition_window()
+    return window.start.date() if window is not None else None
+
+
+def preflight(config_path: Path | None, first: date, last: date) -> Plan:
+    """Range, config, sources (files, credentials) and warehouse, in that order; raises on the first problem.
+
+    Raises RangeError, ConfigError, SourceError, InputFileError (values file) or WarehouseError; nothing is
+    written but the warehouse schema (created on first use, once everything else is known to be right).
+    """
+    check_range(first, last)
+    resource = ScorecardConfigResource(path=str(config_path) if config_path else None)
+    config = resource.load()
+    resource.sources(config)
+    _check_values_file(resource, config)
+    warehouse = warehouse_resource()
+    url = warehouse.resolve_url(config)
+    warehouse.connect(config).dispose()
+    return Plan(config, resource.config_path, first, last, _masked(url), unavailable_sources(config))
+
+
+def _check_values_file(resource: ScorecardConfigResource, config: Config) -> None:
+    """Read the manual KPI values once up front: a bad line raises InputFileError naming it."""
+    path = resource.values_path(config)
+    if path is not None:
+        grain = config.scorecard.review_period
+        read_manual_values(path, grain, pd.Timestamp("2000-01-01", tz="UTC"))
+
+
+def _masked(url: str) -> str:
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unparsable URL)"
+
+
+def execute(plan: Plan, progress: ProgressReporter | None = None) -> RunSummary:
+    """One in-process run of the scorecard job over plan.first..plan.last."""
+    defs = build_definitions(progress=progress, scorecard=ScorecardConfigResource(path=str(plan.config_path)))
+    job = defs.resolve_job_def(JOB_NAME)
+    began = time.monotonic()
+    with _instance() as instance:
+        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                                        **_partition_args(plan.first, plan.last))  # fmt: skip
+        return RunSummary(result.run_id, result.success, time.monotonic() - began, summary_counts(result),
+                          failed_checks(result, AssetCheckSeverity.ERROR),
+                          failed_checks(result, AssetCheckSeverity.WARN), first_failure(result))  # fmt: skip
+
+
+def _partition_args(first: date, last: date) -> dict:
+    if first == last:
+        return {"partition_key": first.isoformat()}
+    return {"tags": {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}}
+
+
+def _instance() -> DagsterInstance:
+    """The DAGSTER_HOME instance when there is one (runs show in `dagster dev`), else a throw-away one."""
+    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+
+
+def materialization_metadata(result: ExecuteInProcessResult) -> dict[str, dict[str, object]]:
+    """asset key -> metadata values of its materialization in the run."""
+    found = {}
+    for event in result.get_asset_materialization_events():
+        materialization = event.step_materialization_data.materialization
+        found[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
+    return found
+
+
+def summary_counts(result: ExecuteInProcessResult) -> dict[str, int]:
+    metadata = materialization_metadata(result)
+    facts = [metadata.get(kind, {}) for kind in KINDS]
+    names = ("read", "inserted", "updated", "unchanged", "rejected")
+    totals = {name: sum(int(m.get(name, 0)) for m in facts) for name in names}
+    return {
+        **totals,
+        "metrics": int(metadata.get("metric_values", {}).get("rows_written", 0)),
+        "kpis": int(metadata.get("kpi_scores", {}).get("rows_written", 0)),
+        "nodes": int(metadata.get("node_scores", {}).get("rows_written", 0)),
+    }
+
+
+def failed_checks(result: ExecuteInProcessResult, severity: AssetCheckSeverity) -> list[str]:
+    """`asset:check` of every check of `severity` that did not pass in the run (once each)."""
+    evaluations = [e.asset_check_evaluation_data for e in result.all_events
+                   if e.event_type == DagsterEventType.ASSET_CHECK_EVALUATION]  # fmt: skip
+    failed = [e for e in evaluations if not e.passed and e.severity == severity]
+    return list(dict.fromkeys(f"{e.asset_key.to_user_string()}:{e.check_name}" for e in failed))
+
+
+def first_failure(result: ExecuteInProcessResult) -> str | None:
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.STEP_FAILURE:
+            error = event.step_failure_data.error
+            cause = error.cause if error is not None and error.cause is not None else error
+            message = cause.message.strip().splitlines()[-1] if cause is not None else "unknown error"
+            return f"step {event.step_key} failed: {message}"
+    return None if result.success else "the run failed"
+
+
+STEPS = (*KINDS, "metric_values", "scores", "metric_dictionary")  # what assets report to the ProgressReporter
+
+
+class BarReporter(ProgressReporter):
+    """Drives a rich progress bar: one tick per asset step of the run."""
+
+    def __init__(self, progress: Progress):
+        self.progress = progress
+        self.task = progress.add_task("starting", total=len(STEPS))
+
+    def step_started(self, step: str) -> None:
+        self.progress.update(self.task, description=step)
+
+    def step_done(self, step: str, **counts: int) -> None:
+        self.progress.update(self.task, advance=1, description=f"{step} done")

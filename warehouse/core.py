@@ -1,0 +1,283 @@
+"""`Warehouse`: the one object the pipeline, the CLI and the tests use to read and write the warehouse."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import pandas as pd
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import URL
+
+from scoring.metrics import METRIC_COLUMNS
+from warehouse import bulk, prepare
+from warehouse.bulk import UpsertResult
+from warehouse.engine import create_warehouse_engine
+from warehouse.errors import WarehouseError
+from warehouse.frames import from_db, utc_series
+from warehouse.migrate import WRITE_OPTION, current_version, upgrade
+from warehouse.schema import (
+    FACT_KEY,
+    FACT_TABLES,
+    TABLES,
+    VIEWS,
+    metric_dictionary,
+    metric_values,
+    rejected_records,
+    sync_state,
+)
+from warehouse.schema import kpi_scores as kpi_scores_table
+from warehouse.schema import node_scores as node_scores_table
+from warehouse.urls import display_url, mask_text, parse_url
+
+IN_LIST_CHUNK = 500  # period starts per `IN (...)`: far below either database's parameter limit
+_VIEW_ORDER = ["scorecard", "kpi_id", "period_start"]
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _one_line(error: BaseException, url: URL) -> str:
+    """The driver's first line of explanation, without any password."""
+    cause = getattr(error, "orig", None) or error
+    lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
+    text = mask_text(lines[0] if lines else type(cause).__name__)
+    return text.replace(url.password, "***") if url.password else text
+
+
+class Warehouse:
+    """A warehouse database (SQLite file or PostgreSQL), its schema kept at the newest migration.
+
+    Writes are idempotent and each is one transaction; see PRODUCT.md "Warehouse tables".
+    """
+
+    def __init__(self, engine: sa.Engine, url: URL):
+        self.engine = engine
+        self._url = url
+
+    @classmethod
+    def connect(cls, url: str | URL, *, migrate: bool = True) -> Warehouse:
+        """Open the warehouse at `url`, creating or migrating its schema to the newest version.
+
+        Raises WarehouseError (one line, password masked) for a bad or unreachable URL.
+        """
+        parsed = parse_url(url)
+        try:
+            engine = create_warehouse_engine(parsed)
+        except (sa.exc.SQLAlchemyError, OSError, ImportError) as error:
+            raise WarehouseError(f"cannot open warehouse {display_url(parsed)}: {_one_line(error, parsed)}") from None
+        try:
+            if migrate:
+                upgrade(engine)
+            else:
+                with engine.connect():
+                    pass
+        except WarehouseError:
+            engine.dispose()
+            raise
+        except (sa.exc.SQLAlchemyError, OSError) as error:
+            engine.dispose()
+            raise WarehouseError(f"cannot open warehouse {display_url(parsed)}: {_one_line(error, parsed)}") from None
+        return cls(engine, parsed)
+
+    def dispose(self) -> None:
+        """Close the pooled connections."""
+        self.engine.dispose()
+
+    def __enter__(self) -> Warehouse:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.dispose()
+
+    def __repr__(self) -> str:
+        return f"Warehouse({self.url_for_display!r})"
+
+    @property
+    def url_for_display(self) -> str:
+        return display_url(self._url)
+
+    @property
+    def dialect(self) -> str:
+        """"sqlite" or "postgresql"."""
+        return self.engine.dialect.name
+
+    def schema_version(self) -> str:
+        with self.engine.connect() as conn:
+            return current_version(conn)
+
+    # --- transactions ---------------------------------------------------------------------
+
+    @contextmanager
+    def _writing(self, *locked: sa.Table) -> Iterator[sa.Connection]:
+        """One write transaction. SQLite: BEGIN IMMEDIATE (the database's write lock).
+
+        PostgreSQL: `locked` tables in SHARE ROW EXCLUSIVE mode, which lets readers read but makes
+        concurrent rewrites of the same table take turns (a DELETE + INSERT racing another would
+        otherwise hit the primary key).
+        """
+        with self.engine.connect() as conn:
+            conn.execution_options(**{WRITE_OPTION: True})
+            with conn.begin():
+                if locked and self.dialect == "postgresql":
+                    names = ", ".join(conn.dialect.identifier_preparer.quote(t.name) for t in locked)
+                    conn.exec_driver_sql(f"LOCK TABLE {names} IN SHARE ROW EXCLUSIVE MODE")
+                yield conn
+
+    def _read(self, columns: list[tuple[str, sa.types.TypeEngine]], statement: sa.Select) -> pd.DataFrame:
+        with self.engine.connect() as conn:
+            rows = conn.execute(statement).all()
+        return from_db(rows, columns)
+
+    # --- facts ----------------------------------------------------------------------------
+
+    def upsert_facts(self, kind: str, frame: pd.DataFrame) -> UpsertResult:
+        """Upsert normalised records of `kind` (normalise_frame's `good` frame) by (source, source_id).
+
+        The newest updated_at wins: a record older than the stored one (or undated, against a dated
+        one) changes nothing; so does an identical one (counted `unchanged`). Extra columns go into
+        `raw` as JSON. One transaction.
+        """
+        rows = prepare.fact_rows(kind, frame, _now())
+        if rows.empty:
+            return UpsertResult(0, 0, 0)
+        compared = [c for c in rows.columns if c not in (*FACT_KEY, "loaded_at")]
+        with self._writing() as conn:
+            return bulk.upsert(conn, FACT_TABLES[kind], rows, compared)
+
+    def _fact_columns(self, kind: str, with_raw: bool) -> list[sa.Column]:
+        prepare.check_kind(kind)
+        table = FACT_TABLES[kind]
+        names = prepare.canonical_columns(kind) + (["raw"] if with_raw else [])
+        return [table.c[name] for name in names]
+
+    def read_facts(self, kind: str, *, with_raw: bool = False) -> pd.DataFrame:
+        """All records of `kind`, typed as normalise_frame's good output, ordered by (source, source_id)."""
+        return self._select(self._fact_columns(kind, with_raw), list(FACT_KEY))
+
+    def read_facts_updated(self, kind: str, start: Any, end: Any, *, with_raw: bool = False) -> pd.DataFrame:
+        """Records of `kind` whose updated_at is in [start, end) (undated records never match)."""
+        columns = self._fact_columns(kind, with_raw)
+        table = FACT_TABLES[kind]
+        window = [table.c.updated_at >= _timestamp(start), table.c.updated_at < _timestamp(end)]
+        return self._select(columns, list(FACT_KEY), where=window)
+
+    def _select(self, columns: list, order_by: list[str], where: list | None = None) -> pd.DataFrame:
+        """`columns` of the rows matching `where`, sorted by `order_by` in pandas: the same order on
+        both databases, whatever the server's collation."""
+        # Values come back raw (no per-value SQLAlchemy type processing); `from_db` types whole columns.
+        raw = [sa.type_coerce(column, sa.types.NullType()).label(column.name) for column in columns]
+        frame = self._read([(column.name, column.type) for column in columns], sa.select(*raw).where(*(where or [])))
+        return frame.sort_values(order_by, kind="stable", ignore_index=True)
+
+    def write_rejected(self, kind: str, rejected: pd.DataFrame, source: str | None = None) -> int:
+        """Store normalise_frame's `rejected` rows (REJECTED_COLUMNS) of `kind`; returns rows newly stored.
+
+        `source` fills in rows whose own source is missing. A record already stored with the same
+        kind, source, source_id, reason and payload is not stored again.
+        """
+        rows = prepare.rejected_rows(kind, rejected, source, _now())
+        if rows.empty:
+            return 0
+        with self._writing(rejected_records) as conn:
+            return bulk.insert_new(conn, rejected_records, rows, prepare.REJECTED_IDENTITY)
+
+    # --- derived tables -------------------------------------------------------------------
+
+    def replace_metric_values(self, frame: pd.DataFrame, grain: str, period_starts: Any) -> int:
+        """Replace every metric_values row of `grain` in `period_starts` by `frame` (METRIC_COLUMNS).
+
+        One transaction: readers see the old rows or the new, never none. Rows already stored with
+        identical values keep their computed_at (a re-run writes nothing). Returns len(frame), the
+        rows now stored for those periods.
+        """
+        starts = prepare.period_starts(period_starts)
+        rows = prepare.derived_rows(metric_values, frame, METRIC_COLUMNS, starts, _now(), {"grain": grain})
+        with self._writing(metric_values) as conn:
+            bulk.replace_slice(conn, metric_values, rows, _period_slices(metric_values, starts, grain=grain))
+        return len(rows)
+
+    def replace_scores(
+        self, scorecard: str, kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, period_starts: Any
+    ) -> tuple[int, int]:
+        """Replace the scorecard's kpi_scores and node_scores rows in `period_starts`, both in one transaction.
+
+        As replace_metric_values; returns (kpi rows, node rows) now stored for those periods.
+        """
+        starts = prepare.period_starts(period_starts)
+        computed_at = _now()
+        frames = [(kpi_scores_table, kpi_scores), (node_scores_table, node_scores)]
+        prepared = [
+            (table, prepare.derived_rows(table, frame, _score_columns(table), starts, computed_at,
+                                         {"scorecard": scorecard}))
+            for table, frame in frames
+        ]  # fmt: skip
+        with self._writing(kpi_scores_table, node_scores_table) as conn:
+            for table, rows in prepared:
+                bulk.replace_slice(conn, table, rows, _period_slices(table, starts, scorecard=scorecard))
+        return len(prepared[0][1]), len(prepared[1][1])
+
+    def write_metric_dictionary(self, frame: pd.DataFrame) -> int:
+        """Replace the metric_dictionary by `frame` (scoring.dictionary.dictionary_frame()); returns rows written."""
+        if "name" not in frame.columns:
+            raise WarehouseError("metric_dictionary: missing column(s) name")
+        rows = frame[[c.name for c in metric_dictionary.columns if c.name in frame.columns]]
+        with self._writing(metric_dictionary) as conn:
+            conn.execute(sa.delete(metric_dictionary))
+            return bulk.bulk_insert(conn, metric_dictionary, rows)
+
+    # --- sync state -----------------------------------------------------------------------
+
+    def get_cursor(self, source: str, kind: str) -> str | None:
+        """The cursor last stored for (source, kind), None if there is none."""
+        statement = sa.select(sync_state.c.cursor).where(sync_state.c.source == source, sync_state.c.kind == kind)
+        with self.engine.connect() as conn:
+            return conn.execute(statement).scalar_one_or_none()
+
+    def set_cursor(self, source: str, kind: str, cursor: str) -> None:
+        values = {"source": source, "kind": kind, "cursor": cursor, "updated_at": _now()}
+        with self._writing() as conn:
+            insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+            statement = insert(sync_state).values(values)
+            conn.execute(statement.on_conflict_do_update(
+                index_elements=["source", "kind"],
+                set_={"cursor": statement.excluded.cursor, "updated_at": statement.excluded.updated_at},
+            ))  # fmt: skip
+
+    # --- any table ------------------------------------------------------------------------
+
+    def read_table(self, name: str) -> pd.DataFrame:
+        """Every row of a warehouse table or view, typed (timestamps UTC), in key order."""
+        if name in TABLES:
+            table = TABLES[name]
+            return self._select(list(table.columns), [c.name for c in table.primary_key.columns])
+        if name in VIEWS:
+            view = VIEWS[name]
+            return self._select(list(view.columns), _VIEW_ORDER)
+        known = ", ".join(sorted([*TABLES, *VIEWS]))
+        raise WarehouseError(f"no warehouse table or view '{name}' (known: {known})")
+
+
+def _period_slices(table: sa.Table, starts: list[datetime], **equal: str) -> list[sa.ColumnElement[bool]]:
+    """WHERE clauses for the rows of `table` in `starts` with the `equal` column values, a few hundred periods each."""
+    fixed = [table.c[name] == value for name, value in equal.items()]
+    chunks = [starts[i : i + IN_LIST_CHUNK] for i in range(0, len(starts), IN_LIST_CHUNK)]
+    return [sa.and_(*fixed, table.c.period_start.in_(chunk)) for chunk in chunks]
+
+
+def _score_columns(table: sa.Table) -> list[str]:
+    return [c.name for c in table.columns if c.name != "computed_at"]
+
+
+def _timestamp(value: Any) -> datetime:
+    try:
+        stamp = utc_series(pd.Series([value], dtype=object)).iloc[0]
+    except (TypeError, ValueError):
+        stamp = pd.NaT
+    if pd.isna(stamp):
+        raise WarehouseError(f"not a timestamp: {value!r}")
+    return stamp.to_pydatetime()

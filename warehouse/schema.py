@@ -1,0 +1,215 @@
+"""The warehouse tables and views as SQLAlchemy Core objects: the live definition the code reads and writes.
+
+Table and column names are a public API for BI tools (PRODUCT.md, "Warehouse tables"). The
+database itself is created and changed only by the alembic migrations in `warehouse/migrations`;
+a test holds the migrated schema and these definitions to each other, so a change here needs a
+new migration.
+
+Every timestamp is stored in UTC with microsecond precision: `TIMESTAMP WITH TIME ZONE` on
+PostgreSQL, and on SQLite text in SQLAlchemy's fixed-width format `YYYY-MM-DD HH:MM:SS.ffffff`
+(UTC, no offset), which sorts and compares correctly as text.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+import sqlalchemy as sa
+
+from connectors.records import KINDS, SCHEMAS
+
+FACT_KEY = ("source", "source_id")
+# The time each fact table's BI queries filter on, indexed with `service`.
+FACT_EVENT_TIME = {
+    "incidents": "opened_at",
+    "changes": "implemented_at",
+    "deployments": "deployed_at",
+    "pull_requests": "merged_at",
+}
+
+
+class UTCDateTime(sa.TypeDecorator):
+    """A timezone-aware UTC datetime on both databases (SQLite has no timestamp type of its own)."""
+
+    impl = sa.DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value, dialect):
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=UTC)
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value, dialect):
+        if value is None:
+            return None
+        if isinstance(value, str):  # a raw value, e.g. from a view column SQLite has no type for
+            value = datetime.fromisoformat(value)
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+Text = sa.Text
+Double = sa.Double
+BigInt = sa.BigInteger
+
+metadata = sa.MetaData()
+
+
+def _now() -> datetime:
+    return datetime.now(UTC)
+
+
+def _fact_columns(kind: str) -> list[sa.Column]:
+    columns = []
+    for col in SCHEMAS[kind]:
+        column_type = UTCDateTime() if col.kind == "timestamp" else Text()
+        columns.append(sa.Column(col.name, column_type, nullable=not col.required))
+    return columns
+
+
+def _fact_table(kind: str) -> sa.Table:
+    return sa.Table(
+        kind,
+        metadata,
+        *_fact_columns(kind),
+        sa.Column("raw", Text, comment="extra input columns of the record, as a JSON object"),
+        sa.Column("loaded_at", UTCDateTime(), nullable=False, default=_now),
+        sa.PrimaryKeyConstraint(*FACT_KEY, name=f"pk_{kind}"),
+        sa.Index(f"ix_{kind}_updated_at", "updated_at"),
+        sa.Index(f"ix_{kind}_service_{FACT_EVENT_TIME[kind]}", "service", FACT_EVENT_TIME[kind]),
+    )
+
+
+FACT_TABLES: dict[str, sa.Table] = {kind: _fact_table(kind) for kind in KINDS}
+
+metric_values = sa.Table(
+    "metric_values",
+    metadata,
+    sa.Column("metric", Text, nullable=False),
+    sa.Column("service", Text, nullable=False),
+    sa.Column("grain", Text, nullable=False),
+    sa.Column("period_start", UTCDateTime(), nullable=False),
+    sa.Column("period_end", UTCDateTime(), nullable=False),
+    sa.Column("value", Double),
+    sa.Column("unit", Text),
+    sa.Column("sample_size", BigInt, nullable=False),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("metric", "service", "grain", "period_start", name="pk_metric_values"),
+    sa.Index("ix_metric_values_grain_period_start", "grain", "period_start"),
+    sa.Index("ix_metric_values_service_period_start", "service", "period_start"),
+)
+
+kpi_scores = sa.Table(
+    "kpi_scores",
+    metadata,
+    sa.Column("scorecard", Text, nullable=False),
+    sa.Column("perspective_id", Text),
+    sa.Column("objective_id", Text),
+    sa.Column("kpi_id", Text, nullable=False),
+    sa.Column("kpi_name", Text),
+    sa.Column("metric", Text),
+    sa.Column("unit", Text),
+    sa.Column("direction", Text),
+    sa.Column("indicator", Text),
+    sa.Column("period_start", UTCDateTime(), nullable=False),
+    sa.Column("period_end", UTCDateTime()),
+    sa.Column("value", Double),
+    sa.Column("baseline", Double),
+    sa.Column("threshold", Double),
+    sa.Column("target", Double),
+    sa.Column("stretch", Double),
+    sa.Column("performance", Double),
+    sa.Column("status", Text),
+    sa.Column("previous_value", Double),
+    sa.Column("change", Double),
+    sa.Column("trend", Text),
+    sa.Column("dora_band", Text),
+    sa.Column("weight", Double),
+    sa.Column("owner", Text),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("scorecard", "kpi_id", "period_start", name="pk_kpi_scores"),
+    sa.Index("ix_kpi_scores_kpi_id_period_start", "kpi_id", "period_start"),
+    sa.Index("ix_kpi_scores_scorecard_period_start", "scorecard", "period_start"),
+)
+
+node_scores = sa.Table(
+    "node_scores",
+    metadata,
+    sa.Column("scorecard", Text, nullable=False),
+    sa.Column("node_type", Text, nullable=False),
+    sa.Column("node_id", Text, nullable=False),
+    sa.Column("name", Text),
+    sa.Column("parent_id", Text),
+    sa.Column("period_start", UTCDateTime(), nullable=False),
+    sa.Column("period_end", UTCDateTime()),
+    sa.Column("score", Double),
+    sa.Column("status", Text),
+    sa.Column("coverage", Double),
+    sa.Column("kpis_scored", BigInt),
+    sa.Column("kpis_total", BigInt),
+    sa.Column("weight", Double),
+    sa.Column("rollup", Text),
+    sa.Column("owner", Text),
+    sa.Column("computed_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("scorecard", "node_type", "node_id", "period_start", name="pk_node_scores"),
+    sa.Index("ix_node_scores_scorecard_period_start", "scorecard", "period_start"),
+)
+
+metric_dictionary = sa.Table(
+    "metric_dictionary",
+    metadata,
+    sa.Column("name", Text, nullable=False),
+    sa.Column("title", Text),
+    sa.Column("definition", Text),
+    sa.Column("unit", Text),
+    sa.Column("direction", Text),
+    sa.Column("source_fields", Text),
+    sa.Column("dora", sa.Boolean),
+    sa.PrimaryKeyConstraint("name", name="pk_metric_dictionary"),
+)
+
+rejected_records = sa.Table(
+    "rejected_records",
+    metadata,
+    sa.Column("id", BigInt().with_variant(sa.Integer(), "sqlite"), autoincrement=True),
+    sa.Column("kind", Text, nullable=False),
+    sa.Column("source", Text),
+    sa.Column("source_id", Text),
+    sa.Column("row", BigInt, comment="row number of the record in its input file or page"),
+    sa.Column("column_name", Text),
+    sa.Column("reason", Text, nullable=False),
+    sa.Column("payload", Text, comment="the record as received, a JSON object"),
+    sa.Column("rejected_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("id", name="pk_rejected_records"),
+    sa.Index("ix_rejected_records_kind_source_source_id", "kind", "source", "source_id"),
+    sa.Index("ix_rejected_records_rejected_at", "rejected_at"),
+)
+
+sync_state = sa.Table(
+    "sync_state",
+    metadata,
+    sa.Column("source", Text, nullable=False),
+    sa.Column("kind", Text, nullable=False),
+    sa.Column("cursor", Text),
+    sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("source", "kind", name="pk_sync_state"),
+)
+
+
+def _view(name: str, columns: list[sa.Column], *more: tuple[str, sa.types.TypeEngine]) -> sa.TableClause:
+    """A view as a typed table clause (views are created by the migrations, not by `metadata`)."""
+    return sa.table(name, *(sa.column(c.name, c.type) for c in columns), *(sa.column(n, t) for n, t in more))
+
+
+_KPI_COLUMNS = [c for c in kpi_scores.columns]
+_NODE_FIELDS = [(f"{level}_{field}", column_type) for level in ("perspective", "objective", "scorecard")
+                for field, column_type in (("name", Text()), ("score", Double()), ("status", Text()),
+                                           ("coverage", Double()))]  # fmt: skip
+
+VIEWS: dict[str, sa.TableClause] = {
+    "kpi_history": _view("kpi_history", _KPI_COLUMNS),
+    "scorecard_latest": _view("scorecard_latest", _KPI_COLUMNS, *_NODE_FIELDS),
+}
+TABLES: dict[str, sa.Table] = dict(metadata.tables)

@@ -1,0 +1,42 @@
+"""Warehouse URLs: parsing with friendly defaults, and display without the password."""
+
+from __future__ import annotations
+
+import re
+
+from sqlalchemy.engine import URL, make_url
+from sqlalchemy.exc import ArgumentError
+
+from warehouse.errors import WarehouseError
+
+SUPPORTED = ("sqlite", "postgresql")
+# "postgresql://" would pick psycopg2, which the package does not install; psycopg 3 is the driver.
+_DRIVER_DEFAULTS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
+_USERINFO_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+
+
+def mask_text(text: str) -> str:
+    """`text` with the password of any URL in it replaced by ***."""
+    return _USERINFO_PASSWORD.sub(r"\1***@", text)
+
+
+def display_url(url: str | URL) -> str:
+    """The URL for messages and logs: password masked."""
+    if isinstance(url, URL):
+        return url.render_as_string(hide_password=True)
+    return mask_text(url)
+
+
+def parse_url(url: str | URL) -> URL:
+    """A SQLAlchemy URL for a supported database, or WarehouseError naming the (masked) URL."""
+    try:
+        parsed = make_url(url)
+    except (ArgumentError, ValueError):
+        raise WarehouseError(f"invalid warehouse URL '{display_url(str(url))}'") from None
+    parsed = parsed.set(drivername=_DRIVER_DEFAULTS.get(parsed.drivername, parsed.drivername))
+    if parsed.get_backend_name() not in SUPPORTED:
+        raise WarehouseError(
+            f"unsupported warehouse database '{parsed.get_backend_name()}' in '{display_url(parsed)}'"
+            " (use sqlite:///path.db or postgresql+psycopg://user@host/db)"
+        )
+    return parsed
