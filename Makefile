@@ -40,7 +40,8 @@ lint: $(STAMP)
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/derive.py
-	$(BIN)/python benchmarks/load.py
+	@if [ -z "$$SCORECARD_TEST_POSTGRES_URL" ] && $(PG_ANSWERS) "$(PG_URL)" 2>/dev/null; then \
+	  export SCORECARD_TEST_POSTGRES_URL="$(PG_URL)"; fi; $(BIN)/python benchmarks/load.py
 	$(BIN)/python benchmarks/backfill.py
 
 clean:

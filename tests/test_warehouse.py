@@ -33,7 +33,9 @@ HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
 
 def ts(text: str) -> pd.Timestamp:
-    return pd.Timestamp(text).tz_convert("UTC") if pd.Timestamp(text).tzinfo else pd.Timestamp(text, tz="UTC")
+    """A UTC timestamp, as the warehouse reads them back (text without an offset is UTC)."""
+    stamp = pd.Timestamp(text)
+    return stamp.tz_convert("UTC") if stamp.tzinfo else stamp.tz_localize("UTC")
 
 
 def incident(source_id: str, **overrides) -> dict:
@@ -208,6 +210,8 @@ def test_extra_columns_are_kept_in_raw(warehouse):
                                                    "escalations": 3.0}  # fmt: skip
     assert stored.loc["P2", "raw"] is None
     assert "raw" not in warehouse.read_facts("incidents").columns
+    read_back = warehouse.read_facts("incidents", with_raw=True)
+    assert warehouse.upsert_facts("incidents", read_back) == UpsertResult(0, 0, 2)  # raw survives a round trip
 
 
 def test_a_20k_row_batch_upserts_in_bulk(warehouse):
@@ -302,6 +306,8 @@ def test_bad_frames_are_refused_before_anything_is_written(warehouse):
         warehouse.upsert_facts("tickets", good("incidents", [incident("P1")]))
     with pytest.raises(WarehouseError, match="incidents: missing column.*service"):
         warehouse.upsert_facts("incidents", good("incidents", [incident("P1")]).drop(columns="service"))
+    with pytest.raises(WarehouseError, match=r"missing values in required column\(s\) service \(1 rows\)"):
+        warehouse.upsert_facts("incidents", good("incidents", [incident("P1")]).assign(service=None))
     with pytest.raises(WarehouseError, match="no warehouse table or view 'nope'"):
         warehouse.read_table("nope")
     assert count(warehouse, "incidents") == 0

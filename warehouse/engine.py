@@ -8,6 +8,8 @@ takes the write lock before it reads and cannot fail half-way with SQLITE_BUSY.
 
 from __future__ import annotations
 
+import sqlite3
+import time
 from pathlib import Path
 
 import sqlalchemy as sa
@@ -20,7 +22,6 @@ BUSY_TIMEOUT_MS = 30_000
 CONNECT_TIMEOUT_S = 10
 _SQLITE_PRAGMAS = (
     f"busy_timeout={BUSY_TIMEOUT_MS}",
-    "journal_mode=WAL",
     "foreign_keys=ON",
     "synchronous=NORMAL",  # durable at every checkpoint; the WAL-mode recommendation
     "cache_size=-65536",  # 64 MiB page cache for bulk upserts
@@ -55,7 +56,25 @@ def _sqlite_on_connect(dbapi_connection, _record) -> None:
     cursor = dbapi_connection.cursor()
     for pragma in _SQLITE_PRAGMAS:
         cursor.execute(f"PRAGMA {pragma}")
+    _use_wal(cursor)
     cursor.close()
+
+
+def _use_wal(cursor: sqlite3.Cursor) -> None:
+    """Switch to WAL (persistent: a no-op once the file is in WAL mode).
+
+    The switch needs the file to itself, and SQLite answers "database is locked" at once, without
+    its busy handler, when several connections open a new file together: retry up to the busy timeout.
+    """
+    deadline = time.monotonic() + BUSY_TIMEOUT_MS / 1000
+    while True:
+        try:
+            cursor.execute("PRAGMA journal_mode=WAL")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or time.monotonic() > deadline:
+                raise
+            time.sleep(0.02)
 
 
 def _sqlite_on_begin(conn: sa.Connection) -> None:

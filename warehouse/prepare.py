@@ -46,7 +46,10 @@ def canonical_columns(kind: str) -> list[str]:
 
 
 def fact_rows(kind: str, frame: pd.DataFrame, loaded_at: datetime) -> pd.DataFrame:
-    """The canonical columns, `raw` (the extra columns as JSON) and `loaded_at`, one row per key (newest wins)."""
+    """The canonical columns, `raw` (the extra columns as JSON) and `loaded_at`, one row per key (newest wins).
+
+    A `raw` column in `frame` (as `read_facts(with_raw=True)` returns) is kept for rows without extra values.
+    """
     check_kind(kind)
     schema = SCHEMAS[kind]
     _require_columns(frame, [c.name for c in schema if c.required], kind)
@@ -57,6 +60,8 @@ def fact_rows(kind: str, frame: pd.DataFrame, loaded_at: datetime) -> pd.DataFra
     _require_values(rows, [c.name for c in schema if c.required], kind)
     extras = [c for c in frame.columns if c not in rows.columns and c not in ("raw", "loaded_at")]
     rows["raw"] = raw_json(frame[extras])
+    if "raw" in frame.columns:  # a frame read back with_raw: keep its raw where no extra column says more
+        rows["raw"] = rows["raw"].where(rows["raw"].notna(), text_values(frame["raw"]))
     rows["loaded_at"] = loaded_at
     return newest_per_key(rows)
 

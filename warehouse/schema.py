@@ -203,7 +203,7 @@ def _view(name: str, columns: list[sa.Column], *more: tuple[str, sa.types.TypeEn
     return sa.table(name, *(sa.column(c.name, c.type) for c in columns), *(sa.column(n, t) for n, t in more))
 
 
-_KPI_COLUMNS = [c for c in kpi_scores.columns]
+_KPI_COLUMNS = list(kpi_scores.columns)
 _NODE_FIELDS = [(f"{level}_{field}", column_type) for level in ("perspective", "objective", "scorecard")
                 for field, column_type in (("name", Text()), ("score", Double()), ("status", Text()),
                                            ("coverage", Double()))]  # fmt: skip
