@@ -399,8 +399,8 @@ def _summary_text(plan: Plan, summary: RunSummary) -> str:
         f"scorecard: {span} in one run, {summary.seconds:.1f} s (run {summary.run_id[:8]})",
         f"  records read     {counts['read']:,} (inserted {counts['inserted']:,}, updated {counts['updated']:,}, "
         f"unchanged {counts['unchanged']:,}, rejected {counts['rejected']:,})",
-        f"  metric values    {counts['metrics']:,} rows written",
-        f"  KPI scores       {counts['kpis']:,} rows written ({counts['nodes']:,} roll-up rows)",
+        f"  metric values    {counts['metrics']:,} rows for the recomputed periods",
+        f"  KPI scores       {counts['kpis']:,} rows for the recomputed periods ({counts['nodes']:,} roll-up rows)",
         f"  checks           {_checks_text(summary)}",
         f"  warehouse        {plan.warehouse_url}",
     ])  # fmt: skip
