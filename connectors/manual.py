@@ -14,7 +14,14 @@ import pandas as pd
 from connectors.files import InputFileError
 from scoring.periods import period_start
 
-VALUE_COLUMNS = ["kpi_id", "period_start", "value"]
+
+def empty_values() -> pd.DataFrame:
+    """No KPI values: the typed frame `read_manual_values` returns, without rows."""
+    return pd.DataFrame({
+        "kpi_id": pd.Series([], dtype=object),
+        "period_start": pd.Series([], dtype="datetime64[ns, UTC]"),
+        "value": pd.Series([], dtype="float64"),
+    })
 
 
 def read_manual_values(path: str | Path, review_period: str, default_period: pd.Timestamp) -> pd.DataFrame:

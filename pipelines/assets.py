@@ -33,8 +33,9 @@ from dagster import (
     multi_asset,
 )
 
-from connectors.manual import VALUE_COLUMNS, read_manual_values
+from connectors.manual import empty_values, read_manual_values
 from connectors.records import KINDS
+from pipelines.derive import current_period_start
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from pipelines.settings import metric_settings
 from pipelines.sources import Source, in_window, record_times, unavailable_sources
@@ -309,10 +310,10 @@ def manual_values(scope: Scope, scorecard: ScorecardConfigResource) -> pd.DataFr
     """KPI values from `sources.files.values`; rows without a period count for the window's last review period."""
     path = scorecard.values_path(scope.config)
     if path is None:
-        return pd.DataFrame({column: pd.Series([], dtype=object) for column in VALUE_COLUMNS})
+        return empty_values()
     review_period = scope.config.scorecard.review_period
-    default_period = period_table(scope.end - pd.Timedelta(1, "ns"), scope.end, review_period)["period_start"][0]
-    return read_manual_values(path, review_period, default_period)
+    last_period = current_period_start(scope.end - pd.Timedelta(1, "ns"), review_period)
+    return read_manual_values(path, review_period, last_period)
 
 
 def score_periods(

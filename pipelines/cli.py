@@ -14,7 +14,7 @@ from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 
 from connectors.files import InputFileError
-from connectors.manual import VALUE_COLUMNS, read_manual_values
+from connectors.manual import empty_values, read_manual_values
 from pipelines import render
 from pipelines.derive import (
     current_period_start,
@@ -26,6 +26,7 @@ from pipelines.derive import (
 from pipelines.scorecard_table import in_config_order, scorecard_table
 from pipelines.settings import known_services, metric_settings, read_config, with_files_source
 from scoring.config import ConfigError
+from scoring.metrics import METRIC_COLUMNS
 from scoring.periods import utc
 
 if TYPE_CHECKING:
@@ -49,7 +50,6 @@ NODE_JSON_COLUMNS = [
     "node_type", "node_id", "name", "parent_id", "period_start", "period_end", "score", "status", "coverage",
     "kpis_scored", "kpis_total", "weight", "rollup",
 ]
-METRIC_JSON_COLUMNS = ["metric", "service", "grain", "period_start", "period_end", "value", "unit", "sample_size"]
 
 
 class Grain(StrEnum):
@@ -148,7 +148,7 @@ def metrics(
         values = values[values["service"].isin(service)]
     if metric:
         values = values[values["metric"].isin(metric)]
-    rows = render.records(values, METRIC_JSON_COLUMNS)
+    rows = render.records(values, METRIC_COLUMNS)
     if output is Format.json:
         emit(render.to_json(rows))
     elif output is Format.csv:
@@ -181,9 +181,7 @@ def score(
         scorecard_config = read_config(config)
         review_period = scorecard_config.scorecard.review_period
         default_period = current_period_start(end - pd.Timedelta(1, "ns") if end is not None else now, review_period)
-        manual = (read_manual_values(values, review_period, default_period) if values
-                  else pd.DataFrame({c: pd.Series([], dtype=d) for c, d in
-                                     zip(VALUE_COLUMNS, ["object", "datetime64[ns, UTC]", "float64"], strict=True)}))
+        manual = read_manual_values(values, review_period, default_period) if values else empty_values()
         loaded = load_record_files(paths, known_services(scorecard_config))
     except ConfigError as error:
         raise _config_failure(error) from None

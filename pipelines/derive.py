@@ -11,7 +11,7 @@ from connectors.files import FileRecords, read_records
 from connectors.records import KINDS, empty_frame
 from scoring.config import Config
 from scoring.metrics import MetricSettings, derive_metrics
-from scoring.periods import floor_to_period, shift_periods, utc
+from scoring.periods import floor_to_period, utc
 from scoring.scorecard import kpi_values_from_metrics, score
 
 EVENT_COLUMNS = {
@@ -26,10 +26,6 @@ EVENT_COLUMNS = {
 class LoadedRecords:
     frames: dict[str, pd.DataFrame]
     files: list[FileRecords] = field(default_factory=list)
-
-    @property
-    def rejected_count(self) -> int:
-        return sum(len(f.rejected) for f in self.files)
 
     def earliest_event(self) -> pd.Timestamp | None:
         firsts = [frame[EVENT_COLUMNS[kind]].min() for kind, frame in self.frames.items() if len(frame)]
@@ -87,7 +83,3 @@ def score_scorecard(
 def current_period_start(as_of: pd.Timestamp, grain: str) -> pd.Timestamp:
     return pd.Timestamp(floor_to_period(pd.DatetimeIndex([utc(as_of)]), grain)[0], tz="UTC")
 
-
-def previous_period_start(as_of: pd.Timestamp, grain: str) -> pd.Timestamp:
-    start = floor_to_period(pd.DatetimeIndex([utc(as_of)]), grain)
-    return pd.Timestamp(shift_periods(start, grain, -1)[0], tz="UTC")

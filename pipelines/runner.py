@@ -17,8 +17,6 @@ from pathlib import Path
 import pandas as pd
 from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, ExecuteInProcessResult
 from rich.progress import Progress
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError
 
 from connectors.manual import read_manual_values
 from connectors.records import KINDS
@@ -27,6 +25,7 @@ from pipelines.definitions import JOB_NAME, build_definitions
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, warehouse_resource
 from pipelines.sources import unavailable_sources
 from scoring.config import Config
+from warehouse.urls import display_url
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -100,7 +99,7 @@ def preflight(config_path: Path | None, first: date, last: date) -> Plan:
     warehouse = warehouse_resource()
     url = warehouse.resolve_url(config)
     warehouse.connect(config).dispose()
-    return Plan(config, resource.config_path, first, last, _masked(url), unavailable_sources(config))
+    return Plan(config, resource.config_path, first, last, display_url(url), unavailable_sources(config))
 
 
 def _check_values_file(resource: ScorecardConfigResource, config: Config) -> None:
@@ -111,11 +110,6 @@ def _check_values_file(resource: ScorecardConfigResource, config: Config) -> Non
         read_manual_values(path, grain, pd.Timestamp("2000-01-01", tz="UTC"))
 
 
-def _masked(url: str) -> str:
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unparsable URL)"
 
 
 def execute(plan: Plan, progress: ProgressReporter | None = None) -> RunSummary:

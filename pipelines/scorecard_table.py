@@ -7,6 +7,8 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines.render import TREND_MARKS, format_fraction, format_number, status_text
+from scoring.config import ScorecardConfig
+from scoring.scorecard import kpi_table, node_table
 
 
 def latest_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Timestamp | None:
@@ -74,15 +76,15 @@ def _trend(trend: str | None, change: float, unit: str) -> str:
 
 
 def in_config_order(
-    scorecard, kpi_scores: pd.DataFrame, node_scores: pd.DataFrame
+    scorecard: ScorecardConfig, kpi_scores: pd.DataFrame, node_scores: pd.DataFrame
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows read back from the warehouse, put in the order of the config file (perspectives, objectives, KPIs)."""
-    kpi_rank = {kpi.id: rank for rank, (_, _, kpi) in enumerate(scorecard.iter_kpis())}
-    node_ids = [perspective.id for perspective in scorecard.perspectives] + [
-        objective.id for perspective in scorecard.perspectives for objective in perspective.objectives]
-    node_rank = {node_id: rank for rank, node_id in enumerate(node_ids)}
-    kpis = kpi_scores.sort_values(["period_start", "kpi_id"],
-                                  key=lambda c: c.map(kpi_rank) if c.name == "kpi_id" else c)
-    nodes = node_scores.sort_values(["period_start", "node_id"],
-                                    key=lambda c: c.map(node_rank).fillna(-1) if c.name == "node_id" else c)
-    return kpis.reset_index(drop=True), nodes.reset_index(drop=True)
+    """Rows read back from the warehouse, in the order scoring gives them: by period, then as in the config file."""
+    kpi_order = kpi_table(scorecard)[["kpi_id", "order"]]
+    node_order = node_table(scorecard)[["node_type", "node_id", "order"]]
+    return _sorted_by_order(kpi_scores, kpi_order), _sorted_by_order(node_scores, node_order)
+
+
+def _sorted_by_order(rows: pd.DataFrame, order: pd.DataFrame) -> pd.DataFrame:
+    keys = [column for column in order.columns if column != "order"]
+    ranked = rows.merge(order, on=keys, how="left")
+    return ranked.sort_values(["period_start", "order"], kind="stable").drop(columns="order").reset_index(drop=True)

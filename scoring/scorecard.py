@@ -16,6 +16,7 @@ import pandas as pd
 
 from scoring import bands
 from scoring.config import ScorecardConfig
+from scoring.metrics import METRIC_COLUMNS
 from scoring.periods import period_start, shift_periods
 
 KPI_SCORE_COLUMNS = [
@@ -28,7 +29,6 @@ NODE_SCORE_COLUMNS = [
     "status", "coverage", "kpis_scored", "kpis_total", "weight", "rollup", "owner",
 ]  # fmt: skip
 VALUE_COLUMNS = ["kpi_id", "period_start", "value"]
-METRIC_VALUE_COLUMNS = ["metric", "service", "grain", "period_start", "period_end", "value", "unit", "sample_size"]
 
 KPI_STATUSES = ("blue", "green", "amber", "red", "no_data")
 NODE_STATUSES = ("green", "amber", "red", "no_data")
@@ -69,7 +69,7 @@ def kpi_table(scorecard: ScorecardConfig) -> pd.DataFrame:
     return table
 
 
-def _node_table(scorecard: ScorecardConfig) -> pd.DataFrame:
+def node_table(scorecard: ScorecardConfig) -> pd.DataFrame:
     """Objectives, perspectives and the scorecard itself as roll-up nodes, top-down."""
     rows = [_node("scorecard", scorecard.slug, scorecard.name, None, 1.0, "weighted_mean", scorecard.owner)]
     for perspective in scorecard.perspectives:
@@ -104,7 +104,7 @@ def kpi_values_from_metrics(
     that period. Manual rows for unknown KPI ids are ignored (see `unknown_kpi_ids`).
     """
     kpis = kpi_table(scorecard)
-    metrics = _with_columns(metric_values, METRIC_VALUE_COLUMNS)
+    metrics = _with_columns(metric_values, METRIC_COLUMNS)
     at_grain = metrics.loc[metrics["grain"] == scorecard.review_period, ["metric", "service", "period_start", "value"]]
     derived = kpis.loc[~kpis["is_manual"], ["kpi_id", "metric", "service"]].merge(at_grain, on=["metric", "service"])
     manual = _with_columns(manual_values, VALUE_COLUMNS)
@@ -240,7 +240,7 @@ def roll_up(scorecard: ScorecardConfig, kpi_scores: pd.DataFrame) -> pd.DataFram
     scored = _with_columns(kpi_scores, ["kpi_id", "period_start", "performance"])
     if scored.empty:
         return _empty(NODE_SCORE_COLUMNS)
-    nodes = _node_table(scorecard)
+    nodes = node_table(scorecard)
     periods = scored[["period_start"]].drop_duplicates()
     kpis = kpi_table(scorecard).merge(periods, how="cross")
     kpis = kpis.merge(scored[["kpi_id", "period_start", "performance"]], on=_PERIOD_KEY, how="left")
