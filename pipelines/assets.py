@@ -35,10 +35,11 @@ from dagster import (
 
 from connectors.manual import empty_values, read_manual_values
 from connectors.records import KINDS
+from pipelines import clock
 from pipelines.derive import current_period_start
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from pipelines.settings import metric_settings
-from pipelines.sources import Source, in_window, record_times, unavailable_sources
+from pipelines.sources import Source, in_window, record_times
 from scoring.config import Config
 from scoring.dictionary import dictionary_frame
 from scoring.metrics import derive_metrics
@@ -179,15 +180,18 @@ class Scope:
     start: pd.Timestamp
     end: pd.Timestamp
 
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The instant the run computes as of: its window's end, capped at now. The same run gives the same rows."""
+        return min(self.end, clock.now())
+
 
 @contextmanager
 def open_scope(
     context: AssetExecutionContext, scorecard: ScorecardConfigResource, warehouse: WarehouseResource
 ) -> Iterator[Scope]:
     config = scorecard.load()
-    sources = scorecard.sources(config)  # a missing file or credential stops here, before any write
-    for name in unavailable_sources(config):
-        context.log.warning(f"sources.{name}: no connector for it yet; skipped")
+    sources = scorecard.sources(config)  # a source that cannot run stops every step here, before any write
     window = context.partition_time_window
     with warehouse.connect(config) as connected:
         yield Scope(config, sources, connected, utc(window.start), utc(window.end))
@@ -292,11 +296,10 @@ def write_metric_values(scope: Scope) -> dict[str, int]:
     """Derive and replace the touched periods of every grain; returns counts for the asset's metadata."""
     facts = {kind: scope.warehouse.read_facts(kind) for kind in KINDS}
     updated = updated_records(facts, scope.start, scope.end)
-    now = pd.Timestamp.now(tz="UTC")
     counts = {"rows_written": 0, "records_updated": sum(len(frame) for frame in updated.values())}
     for grain in metric_grains(scope.config):
-        periods = touched_periods(updated, grain, scope.start, scope.end, now)
-        values = derive_touched(facts, scope.config, grain, periods, now)
+        periods = touched_periods(updated, grain, scope.start, scope.end, scope.as_of)
+        values = derive_touched(facts, scope.config, grain, periods, scope.as_of)
         counts["rows_written"] += scope.warehouse.replace_metric_values(values, grain, list(periods))
         counts[f"{grain}_periods"] = len(periods)
     return counts
@@ -360,8 +363,8 @@ def write_scores(scope: Scope, manual: pd.DataFrame) -> tuple[int, int, pd.Datet
     """Score and replace the touched review periods and the next ones: (kpi rows, node rows, periods scored)."""
     grain = scope.config.scorecard.review_period
     updated = {kind: scope.warehouse.read_facts_updated(kind, scope.start, scope.end) for kind in KINDS}
-    now = pd.Timestamp.now(tz="UTC")
-    periods = periods_to_score(touched_periods(updated, grain, scope.start, scope.end, now), grain, now)
+    periods = periods_to_score(touched_periods(updated, grain, scope.start, scope.end, scope.as_of), grain,
+                               scope.as_of)  # fmt: skip
     kpi_scores, node_scores = score_periods(scope.config, scope.warehouse.read_table("metric_values"), manual, periods)
     scored = pd.DatetimeIndex(kpi_scores["period_start"].unique())
     kpi_count, node_count = scope.warehouse.replace_scores(scope.config.scorecard.name, kpi_scores, node_scores,

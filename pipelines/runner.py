@@ -9,23 +9,32 @@ warehouse first, so a bad setup stops with one message before anything is writte
 from __future__ import annotations
 
 import os
+import re
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
 
 import pandas as pd
-from dagster import AssetCheckSeverity, DagsterEventType, DagsterInstance, ExecuteInProcessResult
+import yaml
+from dagster import (
+    AssetCheckSeverity,
+    DagsterEventType,
+    DagsterInstance,
+    ExecuteInProcessResult,
+    partition_loading_context,
+)
+from dagster._core.instance.ref import InstanceRef
 from rich.progress import Progress
 
 from connectors.manual import read_manual_values
 from connectors.records import KINDS
+from pipelines import clock
 from pipelines.assets import DAILY, PARTITIONS_START_ENV
 from pipelines.definitions import JOB_NAME, build_definitions
-from pipelines.resources import ProgressReporter, ScorecardConfigResource, warehouse_resource
-from pipelines.sources import unavailable_sources
+from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from scoring.config import Config
-from warehouse.urls import display_url
+from warehouse.urls import display_url, mask_text
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -45,8 +54,7 @@ class Plan:
     config_path: Path
     first: date
     last: date
-    warehouse_url: str  # password masked
-    skipped_sources: list[str] = field(default_factory=list)
+    warehouse_url: str  # secrets masked
 
     @property
     def days(self) -> int:
@@ -64,11 +72,6 @@ class RunSummary:
     error: str | None = None
 
 
-def previous_utc_day(now: pd.Timestamp | None = None) -> date:
-    now = now if now is not None else pd.Timestamp.now(tz="UTC")
-    return (now.tz_convert("UTC").normalize() - pd.Timedelta(days=1)).date()
-
-
 def check_range(first: date, last: date) -> None:
     """Raise RangeError unless [first, last] are existing day partitions."""
     start = DAILY.start.date()
@@ -81,12 +84,14 @@ def check_range(first: date, last: date) -> None:
 
 
 def _last_partition() -> date | None:
-    window = DAILY.get_last_partition_window()
+    with partition_loading_context(effective_dt=clock.now().to_pydatetime()):
+        window = DAILY.get_last_partition_window()
     return window.start.date() if window is not None else None
 
 
 def preflight(config_path: Path | None, first: date, last: date) -> Plan:
-    """Range, config, sources (files, credentials) and warehouse, in that order; raises on the first problem.
+    """Range, config, sources (connectors, credentials, every file read), values file and warehouse (open and
+    writable), in that order; raises on the first problem.
 
     Raises RangeError, ConfigError, SourceError, InputFileError (values file) or WarehouseError; nothing is
     written but the warehouse schema (created on first use, once everything else is known to be right).
@@ -96,10 +101,11 @@ def preflight(config_path: Path | None, first: date, last: date) -> Plan:
     config = resource.load()
     resource.sources(config)
     _check_values_file(resource, config)
-    warehouse = warehouse_resource()
-    url = warehouse.resolve_url(config)
-    warehouse.connect(config).dispose()
-    return Plan(config, resource.config_path, first, last, display_url(url), unavailable_sources(config))
+    # Outside Dagster the URL is read from the environment directly: an EnvVar only resolves inside a run.
+    warehouse = WarehouseResource()
+    with warehouse.connect(config) as connected:
+        connected.check_writable()
+    return Plan(config, resource.config_path, first, last, display_url(warehouse.resolve_url(config)))
 
 
 def _check_values_file(resource: ScorecardConfigResource, config: Config) -> None:
@@ -132,8 +138,23 @@ def _partition_args(first: date, last: date) -> dict:
 
 
 def _instance() -> DagsterInstance:
-    """The DAGSTER_HOME instance when there is one (runs show in `dagster dev`), else a throw-away one."""
-    return DagsterInstance.get() if os.environ.get("DAGSTER_HOME") else DagsterInstance.ephemeral()
+    """The DAGSTER_HOME instance when there is one (runs show in `dagster dev`), else a throw-away one.
+
+    Telemetry is off unless the home's dagster.yaml says otherwise: with it on, Dagster greets on stderr
+    ("Welcome to Dagster!") the first time, which is noise in a command's output.
+    """
+    home = os.environ.get("DAGSTER_HOME")
+    if not home:
+        return DagsterInstance.ephemeral()
+    overrides = None if _sets_telemetry(Path(home) / "dagster.yaml") else {"telemetry": {"enabled": False}}
+    return DagsterInstance.from_ref(InstanceRef.from_dir(home, overrides=overrides))
+
+
+def _sets_telemetry(instance_yaml: Path) -> bool:
+    if not instance_yaml.is_file():
+        return False
+    settings = yaml.safe_load(instance_yaml.read_text(encoding="utf-8"))
+    return isinstance(settings, dict) and "telemetry" in settings
 
 
 def materialization_metadata(result: ExecuteInProcessResult) -> dict[str, dict[str, object]]:
@@ -171,9 +192,21 @@ def first_failure(result: ExecuteInProcessResult) -> str | None:
         if event.event_type == DagsterEventType.STEP_FAILURE:
             error = event.step_failure_data.error
             cause = error.cause if error is not None and error.cause is not None else error
-            message = cause.message.strip().splitlines()[-1] if cause is not None else "unknown error"
+            message = error_line(cause.message) if cause is not None else "unknown error"
             return f"step {event.step_key} failed: {message}"
     return None if result.success else "the run failed"
+
+
+# SQLAlchemy appends the statement, its parameters and a link to its docs: the driver's own words come first.
+_NOT_THE_CAUSE = re.compile(r"^\s*(\[SQL:|\[parameters:|\(Background on this error at:)")
+_QUALIFIED_CLASS = re.compile(r"^(?:\w+\.)+(?=\w+: )")
+
+
+def error_line(message: str) -> str:
+    """The one line of an exception's text that says what went wrong: its class without the module path and
+    the first line of its message, secrets masked."""
+    lines = [line.strip() for line in message.splitlines() if line.strip() and not _NOT_THE_CAUSE.match(line)]
+    return mask_text(_QUALIFIED_CLASS.sub("", lines[0])) if lines else "unknown error"
 
 
 STEPS = (*KINDS, "metric_values", "scores", "metric_dictionary")  # what assets report to the ProgressReporter

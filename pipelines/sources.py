@@ -6,8 +6,10 @@ the canonical CSV / JSON-lines files under `sources.files`; the vendor connector
 pagerduty, jira, servicenow) plug in as more entries of `SOURCE_FACTORIES`. Sources know nothing
 about the warehouse: the Dagster assets write what they return.
 
-`configured_sources` is also the pre-flight check of a run: it fails with `SourceError` on a
-missing file or a missing credential environment variable before anything is written.
+`configured_sources` is also the pre-flight check of a run: it fails with `SourceError` before
+anything is written on a configured source without a connector, a missing credential environment
+variable, or a file that cannot be read at all (absent, empty, not CSV/JSON, a required column
+missing). Bad *rows* are not a pre-flight error: they go to rejected_records.
 """
 
 from __future__ import annotations
@@ -15,7 +17,8 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 from typing import Protocol
 
@@ -55,6 +58,10 @@ class SourceBatch:
 class Source(Protocol):
     name: str
 
+    def check(self) -> None:
+        """Raise SourceError if the source cannot run at all (the pre-flight: before anything is written)."""
+        ...
+
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp) -> SourceBatch:
         """Records of `kind` updated in [start, end) (UTC)."""
         ...
@@ -84,12 +91,16 @@ def in_window(stamps: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.S
 
 @dataclass
 class FilesSource:
-    """Canonical-record files; each file is read once per process and sliced per window."""
+    """Canonical-record files; each file is read once per process (while unchanged) and sliced per window."""
 
     paths: dict[str, Path]
     services: set[str] | None = None
     name: str = "files"
-    _cache: dict[str, FileRecords] = field(default_factory=dict, repr=False)
+
+    def check(self) -> None:
+        """Read every file: one that cannot be read at all stops the run before any asset writes."""
+        for kind in self.paths:
+            self._records(kind)
 
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp) -> SourceBatch:
         if kind not in self.paths:
@@ -99,12 +110,25 @@ class FilesSource:
         return SourceBatch(good.reset_index(drop=True), _rejected_in_window(records.rejected, kind, start, end))
 
     def _records(self, kind: str) -> FileRecords:
-        if kind not in self._cache:
-            try:
-                self._cache[kind] = read_records(kind, self.paths[kind], self.services)
-            except InputFileError as error:
-                raise SourceError(str(error)) from None
-        return self._cache[kind]
+        path = self.paths[kind]
+        try:
+            stat = path.stat()
+            services = tuple(sorted(self.services)) if self.services is not None else None
+            return _read_unchanged(kind, str(path), stat.st_mtime_ns, stat.st_size, services)
+        except (InputFileError, OSError) as error:
+            raise SourceError(f"sources.files.{kind}: {_file_problem(error, path)}") from None
+
+
+def _file_problem(error: Exception, path: Path) -> str:
+    if isinstance(error, InputFileError):
+        return str(error)
+    return f"cannot read {path}: {error.strerror or error}"
+
+
+@lru_cache(maxsize=len(KINDS))
+def _read_unchanged(kind: str, path: str, _mtime_ns: int, _size: int, services: tuple[str, ...] | None) -> FileRecords:
+    """read_records, once per file version: the pre-flight and every asset step of a run share one read."""
+    return read_records(kind, path, set(services) if services is not None else None)
 
 
 def _rejected_in_window(rejected: pd.DataFrame, kind: str, start: pd.Timestamp, end: pd.Timestamp) -> pd.DataFrame:
@@ -181,12 +205,18 @@ def configured_names(config: Config) -> list[str]:
 
 
 def configured_sources(config: Config, base_dir: Path, environ: Mapping[str, str] | None = None) -> list[Source]:
-    """The configured sources that have a connector; raises SourceError (missing credential or file) before any work."""
-    runnable = [name for name in configured_names(config) if name in SOURCE_FACTORIES]
-    check_credentials(config, runnable, environ)
-    return [SOURCE_FACTORIES[name](config, base_dir) for name in runnable]
+    """Every configured source, checked: raises SourceError before any work when one cannot run.
 
-
-def unavailable_sources(config: Config) -> list[str]:
-    """Configured sources without a connector yet: runs skip them, with a warning."""
-    return [name for name in configured_names(config) if name not in SOURCE_FACTORIES]
+    A source that is configured but cannot be read must stop the run: going on without it would
+    replace stored scores with emptier ones.
+    """
+    names = configured_names(config)
+    missing = [name for name in names if name not in SOURCE_FACTORIES]
+    if missing:
+        raise SourceError(f"sources.{missing[0]}: no {missing[0]} connector in this release yet: remove the section, "
+                          "or export its records as canonical files under sources.files")  # fmt: skip
+    check_credentials(config, names, environ)
+    sources = [SOURCE_FACTORIES[name](config, base_dir) for name in names]
+    for source in sources:
+        source.check()
+    return sources

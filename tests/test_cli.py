@@ -1,4 +1,4 @@
-"""The `scorecard` command line: PRODUCT.md's JSON shapes, exit codes and one-line errors.
+"""The `scorecard` command line: the README's JSON shapes, exit codes and one-line errors.
 
 Figures for tests/data (October 2026, month grain):
 - production deployments: checkout D1, D2 (success), D4 (failure); search D5 (success); D3 is staging.

@@ -8,6 +8,7 @@ with `sources.files` instead of the vendor APIs, into a throw-away SQLite wareho
 from __future__ import annotations
 
 import json
+import sqlite3
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,7 +26,8 @@ from pipelines.checks import CHECKS, kpi_coverage_problems
 from pipelines.cli import app
 from pipelines.definitions import JOB_NAME, SCHEDULE_NAME, build_definitions
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
-from pipelines.runner import RANGE_END_TAG, RANGE_START_TAG, STEPS, previous_utc_day
+from pipelines.clock import NOW_ENV, previous_day
+from pipelines.runner import RANGE_END_TAG, RANGE_START_TAG, STEPS
 from pipelines.settings import read_config
 from pipelines.sources import FilesSource, SourceBatch, SourceError, configured_sources
 from warehouse import Warehouse
@@ -40,7 +42,7 @@ runner = CliRunner()
 
 @pytest.fixture(autouse=True)
 def _no_outside_settings(monkeypatch):
-    for name in ("SCORECARD_WAREHOUSE_URL", "SCORECARD_CONFIG", "DAGSTER_HOME"):
+    for name in ("SCORECARD_WAREHOUSE_URL", "SCORECARD_CONFIG", "DAGSTER_HOME", NOW_ENV):
         monkeypatch.delenv(name, raising=False)
 
 
@@ -256,6 +258,9 @@ def test_a_missing_credential_stops_the_sources(tmp_path, data_dir, monkeypatch)
     class StubSource:
         name = "github"
 
+        def check(self) -> None:
+            pass
+
         def fetch(self, kind, start, end) -> SourceBatch:
             return sources_module.empty_batch(kind)
 
@@ -298,8 +303,23 @@ def test_cli_backfill_prints_the_summary(tmp_path, data_dir):
     assert "warehouse.db" in out
 
 
-def test_run_defaults_to_the_previous_utc_day():
-    assert previous_utc_day(pd.Timestamp("2024-03-15T01:30:00Z")) == date(2024, 3, 14)
+def test_run_defaults_to_the_previous_utc_day(tmp_path, data_dir, monkeypatch):
+    assert previous_day(pd.Timestamp("2024-03-15T01:30:00Z")) == date(2024, 3, 14)
+    monkeypatch.setenv(NOW_ENV, "2024-03-13T02:00:00Z")
+    result = runner.invoke(app, ["run", "--config", str(write_config(tmp_path, data_dir))])
+    assert result.exit_code == 0, result.output
+    assert result.stdout.startswith("scorecard: 2024-03-12 in one run")
+
+
+def test_a_fixed_clock_bounds_the_partitions_that_exist(tmp_path, data_dir, monkeypatch):
+    monkeypatch.setenv(NOW_ENV, "2024-03-13T02:00:00Z")
+    result = runner.invoke(app, ["run", "--config", str(write_config(tmp_path, data_dir)), "--from", "2024-03-13"])
+    assert (result.exit_code, result.stderr) == (2, "error: --to 2024-03-13 is not a complete UTC day yet "
+                                                    "(the last partition is 2024-03-12)\n")
+    monkeypatch.setenv(NOW_ENV, "next tuesday")
+    result = runner.invoke(app, ["run", "--config", str(write_config(tmp_path, data_dir))])
+    assert (result.exit_code, result.stderr) == (2, f"error: {NOW_ENV}='next tuesday' is not a date or an ISO "
+                                                    "8601 instant\n")
 
 
 def test_cli_run_of_one_day_and_a_missing_file(tmp_path, data_dir):
@@ -341,6 +361,9 @@ def test_cli_reports_a_failed_step_in_one_line_and_exits_1(tmp_path, data_dir, m
     class BrokenSource:
         name = "github"
 
+        def check(self) -> None:
+            pass
+
         def fetch(self, kind, start, end) -> SourceBatch:
             raise RuntimeError(f"{kind}: the API said no")
 
@@ -374,14 +397,25 @@ def test_show_prints_the_warehouse_scorecard_in_config_order(backfilled):
     assert {node["node_type"] for node in payload["nodes"]} == {"objective", "perspective", "scorecard"}
 
 
-def test_show_before_any_run_says_what_to_do(tmp_path, data_dir):
+def test_show_before_any_run_says_what_to_do_and_writes_nothing(tmp_path, data_dir):
     config_path = write_config(tmp_path, data_dir)
     result = runner.invoke(app, ["show", "--config", str(config_path)])
-    assert result.exit_code == 2
+    assert (result.exit_code, result.stderr.count("\n")) == (2, 1)
     assert "run scorecard run or scorecard backfill first" in result.stderr
+    assert not (tmp_path / "warehouse.db").exists()
+    sqlite3.connect(tmp_path / "warehouse.db").close()  # an empty database file
+    result = runner.invoke(app, ["show", "--config", str(config_path)])
+    assert result.exit_code == 2 and "has no scorecard tables yet" in result.stderr
+    with sqlite3.connect(tmp_path / "warehouse.db") as db:
+        assert db.execute("SELECT count(*) FROM sqlite_master").fetchone() == (0,)
 
 
-def test_generate_writes_a_config_fed_by_the_files_and_backfill_days_runs_it(tmp_path):
+# Fixed "today"s on every weekday: generate --days 5 must put every record inside the 5 days that
+# backfill --days 5 (ending yesterday) reads. A bad row at today's midnight once failed this every Tuesday.
+@pytest.mark.parametrize("today", ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-03", "2026-12-04",
+                                   "2026-12-05", "2026-12-06"])  # fmt: skip
+def test_generate_writes_a_config_fed_by_the_files_and_backfill_days_runs_it(tmp_path, monkeypatch, today):
+    monkeypatch.setenv(NOW_ENV, f"{today}T06:30:00Z")
     out = tmp_path / "demo"
     result = runner.invoke(app, ["generate", "--out", str(out / "data"), "--days", "5", "--config",
                                  str(ROOT / "scorecard.yaml"), "--write-config", str(out / "scorecard.yaml"),
@@ -392,5 +426,7 @@ def test_generate_writes_a_config_fed_by_the_files_and_backfill_days_runs_it(tmp
     assert written.scorecard.name == read_config(ROOT / "scorecard.yaml").scorecard.name
     backfill = runner.invoke(app, ["backfill", "--days", "5", "--config", str(out / "scorecard.yaml")])
     assert backfill.exit_code == 0, backfill.output
-    assert "(5 days) in one run" in backfill.stdout and "rejected 20" in backfill.stdout
+    first = (pd.Timestamp(today) - pd.Timedelta(days=5)).date()
+    assert f"scorecard: {first} .. {previous_day(pd.Timestamp(today, tz='UTC'))} (5 days) in one run" in backfill.stdout
+    assert "rejected 20" in backfill.stdout
     assert not runner.invoke(app, ["backfill", "--config", str(out / "scorecard.yaml")]).exit_code == 0

@@ -140,6 +140,30 @@ def test_a_tiny_spec_still_works():
 
 def test_bad_spec_is_refused():
     with pytest.raises(ValueError, match="days"):
-        DatasetSpec(days=0)
+        DatasetSpec(days=0, end=SPEC.end)
     with pytest.raises(ValueError, match="distinct"):
-        DatasetSpec(services=("a", "a"))
+        DatasetSpec(services=("a", "a"), end=SPEC.end)
+
+
+def test_the_end_day_is_required_not_read_from_the_wall_clock():
+    with pytest.raises(TypeError, match="end"):
+        DatasetSpec(seed=1, days=5)
+
+
+# Seeds 7 and 11 with 5 days once put a bad row's updated_at at the end's midnight (a Tuesday end).
+@pytest.mark.parametrize("end", ["2026-11-30", "2026-12-01", "2026-12-02", "2026-12-05", "2026-12-06"])
+@pytest.mark.parametrize("seed", [7, 11])
+def test_every_timestamp_of_every_row_lies_inside_the_days_asked_for(end, seed):
+    spec = DatasetSpec(seed=seed, days=5, end=pd.Timestamp(end, tz="UTC"))
+    for kind, frame in generate_dataset(spec).items():
+        for column in frame.columns:
+            if not column.endswith("_at"):
+                continue
+            text = frame[column]
+            stamps = pd.to_datetime(text.where(text.str.match(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(Z|[+-]\d\d:\d\d)$")),
+                                    utc=True, errors="coerce", format="ISO8601").dropna()
+            # bad rows may carry a spoiled time (2 h before the start at most); nothing reaches the end
+            assert (stamps < spec.end).all(), f"{kind}.{column}: {stamps.max()} is not before {spec.end}"
+            assert (stamps >= spec.start - pd.Timedelta(hours=2)).all(), f"{kind}.{column}: {stamps.min()}"
+        updated = pd.to_datetime(frame["updated_at"], utc=True, errors="coerce", format="ISO8601")
+        assert updated.dropna().between(spec.start, spec.end, inclusive="left").all(), kind

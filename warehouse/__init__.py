@@ -1,4 +1,4 @@
-"""The warehouse: SQLAlchemy table definitions, idempotent writes and the BI views (PRODUCT.md, "Warehouse tables").
+"""The warehouse: SQLAlchemy table definitions, idempotent writes and the BI views (documented in warehouse/README.md).
 
     from warehouse import Warehouse
     wh = Warehouse.connect("sqlite:///scorecard.db")     # or postgresql+psycopg://user@host/db

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
@@ -15,10 +16,10 @@ from sqlalchemy.engine import URL
 from scoring.metrics import METRIC_COLUMNS
 from warehouse import bulk, prepare
 from warehouse.bulk import UpsertResult
-from warehouse.engine import create_warehouse_engine
+from warehouse.engine import create_warehouse_engine, sqlite_in_memory
 from warehouse.errors import WarehouseError
 from warehouse.frames import from_db, utc_series
-from warehouse.migrate import WRITE_OPTION, current_version, upgrade
+from warehouse.migrate import WRITE_OPTION, current_version, head_version, upgrade
 from warehouse.schema import (
     FACT_KEY,
     FACT_TABLES,
@@ -52,7 +53,7 @@ def _one_line(error: BaseException, url: URL) -> str:
 class Warehouse:
     """A warehouse database (SQLite file or PostgreSQL), its schema kept at the newest migration.
 
-    Writes are idempotent and each is one transaction; see PRODUCT.md "Warehouse tables".
+    Writes are idempotent and each is one transaction; see warehouse/README.md.
     """
 
     def __init__(self, engine: sa.Engine, url: URL):
@@ -83,6 +84,51 @@ class Warehouse:
             engine.dispose()
             raise WarehouseError(f"cannot open warehouse {display_url(parsed)}: {_one_line(error, parsed)}") from None
         return cls(engine, parsed)
+
+    @classmethod
+    def open_existing(cls, url: str | URL) -> Warehouse:
+        """Open a warehouse for reading only: nothing is created, migrated or written.
+
+        Raises WarehouseError when there is no warehouse at `url` yet (no SQLite file, no schema)
+        or its schema is not this release's.
+        """
+        parsed = parse_url(url)
+        if parsed.get_backend_name() == "sqlite" and not sqlite_in_memory(parsed) and "uri" not in parsed.query:
+            path = Path(parsed.database).expanduser()
+            if not path.is_file():
+                raise WarehouseError(f"no warehouse at {display_url(parsed)} yet: run scorecard run or "
+                                     "scorecard backfill first")  # fmt: skip
+        warehouse = cls.connect(parsed, migrate=False)
+        try:
+            version, head = warehouse.schema_version(), head_version()
+        except sa.exc.SQLAlchemyError as error:
+            warehouse.dispose()
+            raise WarehouseError(f"cannot read warehouse {display_url(parsed)}: {_one_line(error, parsed)}") from None
+        if version != head:
+            warehouse.dispose()
+            state = "has no scorecard tables yet" if version is None else f"is at schema version {version}"
+            raise WarehouseError(f"the warehouse at {display_url(parsed)} {state} (this release writes {head}): "
+                                 "run scorecard run or scorecard backfill first")  # fmt: skip
+        return warehouse
+
+    def check_writable(self) -> None:
+        """Raise WarehouseError, with the driver's reason, unless this connection may write the tables.
+
+        Writes one sync_state row and rolls it back: a read-only file or a user without INSERT fails here,
+        in the pre-flight, instead of half-way through a run.
+        """
+        probe = {"source": "~preflight", "kind": "~preflight", "cursor": "", "updated_at": _now()}
+        try:
+            with self.engine.connect() as conn:
+                conn.execution_options(**{WRITE_OPTION: True})
+                transaction = conn.begin()
+                try:
+                    conn.execute(sa.insert(sync_state).values(probe))
+                finally:
+                    transaction.rollback()
+        except sa.exc.SQLAlchemyError as error:
+            raise WarehouseError(f"cannot write to warehouse {display_url(self._url)}: "
+                                 f"{_one_line(error, self._url)}") from None  # fmt: skip
 
     def dispose(self) -> None:
         """Close the pooled connections."""

@@ -42,6 +42,11 @@ def current_version(conn: sa.Connection) -> str | None:
     return MigrationContext.configure(conn).get_current_revision()
 
 
+def head_version(extra_version_locations: Iterable[str | Path] = ()) -> str:
+    """The newest revision this release knows."""
+    return ScriptDirectory.from_config(alembic_config(extra_version_locations)).get_current_head()
+
+
 def upgrade(engine: sa.Engine, extra_version_locations: Iterable[str | Path] = ()) -> str:
     """Migrate the database to the newest known revision; returns it.
 

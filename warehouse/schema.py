@@ -1,6 +1,6 @@
 """The warehouse tables and views as SQLAlchemy Core objects: the live definition the code reads and writes.
 
-Table and column names are a public API for BI tools (PRODUCT.md, "Warehouse tables"). The
+Table and column names are a public API for BI tools (warehouse/README.md). The
 database itself is created and changed only by the alembic migrations in `warehouse/migrations`;
 a test holds the migrated schema and these definitions to each other, so a change here needs a
 new migration.

@@ -89,15 +89,11 @@ def service_profiles(services: Iterable[str]) -> dict[str, Profile]:
     return {service: profile(position) for position, service in enumerate(services)}
 
 
-def _today_utc() -> pd.Timestamp:
-    return pd.Timestamp.now(tz="UTC").normalize()
-
-
 @dataclass(frozen=True)
 class DatasetSpec:
     seed: int = 7
     days: int = 90
-    end: pd.Timestamp = field(default_factory=_today_utc)  # UTC; a naive value is taken as UTC
+    end: pd.Timestamp = field(kw_only=True)  # exclusive, UTC (a naive value is taken as UTC); no wall-clock default
     services: tuple[str, ...] = SERVICES
     bad_rows: int = 5  # per kind, at most (fewer only if a tiny dataset has too few rows to spoil)
 
@@ -119,10 +115,17 @@ class DatasetSpec:
 
 @dataclass(frozen=True)
 class _Window:
+    """The spec's [start, end) in seconds from start; every generated time lies in [0, last]."""
+
     start: pd.Timestamp
     seconds: float
     day_starts: np.ndarray  # seconds from `start` to each UTC midnight of a day the window touches
     weekend: np.ndarray
+
+    @property
+    def last(self) -> float:
+        """The last whole second before the end: times are rendered to whole seconds, so none reaches the end."""
+        return self.seconds - 1.0
 
     @classmethod
     def of(cls, spec: DatasetSpec) -> _Window:
@@ -226,7 +229,7 @@ def _working_times(rng: np.random.Generator, window: _Window, per_weekday: float
     day = rng.choice(len(weights), size=count, p=weights / weights.sum())
     hour = np.clip(rng.normal(13.5, 2.5, count), 6.0, 22.0)
     times = window.day_starts[day] + hour * HOUR
-    return np.sort(times[(times >= 0) & (times <= window.seconds)])
+    return np.sort(times[(times >= 0) & (times <= window.last)])
 
 
 def _lognormal(rng: np.random.Generator, median: float, sigma: float, size: int, low: float, high: float) -> np.ndarray:
@@ -239,8 +242,8 @@ def _shas(rng: np.random.Generator, count: int) -> np.ndarray:
 
 
 def _soon_after(rng: np.random.Generator, window: _Window, times: np.ndarray, low: float, high: float) -> np.ndarray:
-    """`times` plus a lag of low..high minutes, not past the window's end."""
-    return np.minimum(times + rng.uniform(low, high, len(times)) * MINUTE, window.seconds)
+    """`times` plus a lag of low..high minutes, not past the window's last second."""
+    return np.minimum(times + rng.uniform(low, high, len(times)) * MINUTE, window.last)
 
 
 def _deployments(rng: np.random.Generator, window: _Window, service: str, profile: Profile) -> pd.DataFrame:
@@ -302,13 +305,13 @@ def _incidents(
     changes: pd.DataFrame,
 ) -> pd.DataFrame:
     after_deploys = _opened_after_deploys(rng, profile, deployments)
-    background = rng.uniform(0, window.seconds, rng.poisson(profile.incidents_per_day * window.seconds / DAY))
+    background = rng.uniform(0, window.last, rng.poisson(profile.incidents_per_day * window.seconds / DAY))
     after_changes, culprits = _opened_after_changes(rng, changes)
     opened = np.concatenate([after_deploys, background, after_changes])
     caused_by = np.concatenate([np.full(len(after_deploys) + len(background), None, dtype=object), culprits])
     paged = np.where(rng.random(len(opened)) < 0.9, "pagerduty", "servicenow")
     source = np.where(pd.notna(caused_by), "servicenow", paged)
-    inside = opened <= window.seconds
+    inside = opened <= window.last
     incidents = _resolved_incidents(rng, window, service, profile, opened[inside], caused_by[inside], source[inside])
     return pd.concat([incidents, _overlapping(rng, window, service, profile, incidents)], ignore_index=True)
 
@@ -344,8 +347,8 @@ def _resolved_incidents(
     """Incidents with log-normal durations; one that would outlast the window ends before it."""
     count = len(opened)
     duration = _lognormal(rng, profile.incident_median_minutes * MINUTE, 1.1, count, 3 * MINUTE, 30 * HOUR)
-    late = opened + duration > window.seconds
-    duration = np.where(late, (window.seconds - opened) * rng.uniform(0.2, 0.9, count), duration)
+    late = opened + duration > window.last
+    duration = np.where(late, (window.last - opened) * rng.uniform(0.2, 0.9, count), duration)
     resolved = opened + duration
     source = np.broadcast_to(np.asarray(source, dtype=object), (count,))
     return _frame("incidents", {
@@ -419,7 +422,7 @@ def _pull_requests(
     unmerged_count = rng.poisson(0.08 * len(merged))
     created = np.concatenate([
         merged - _lognormal(rng, profile.review_median_hours * HOUR, 0.9, len(merged), 10 * MINUTE, 10 * DAY),
-        rng.uniform(0, window.seconds, unmerged_count),
+        rng.uniform(0, window.last, unmerged_count),
     ])
     merged = np.concatenate([merged, np.full(unmerged_count, np.nan)])
     first_commit = created - _lognormal(rng, profile.coding_median_hours * HOUR, 0.9, len(created), 5 * MINUTE, 7 * DAY)
@@ -469,7 +472,7 @@ def _open_incidents(spec: DatasetSpec, window: _Window, profiles: dict[str, Prof
     candidates = [service for service, profile in profiles.items() if profile.name != "elite"] or list(profiles)
     count = min(len(candidates), int(rng.integers(2, 4)))
     services = rng.choice(np.array(candidates, dtype=object), size=count, replace=False)
-    opened = np.maximum(window.seconds - rng.uniform(0.5, 10, count) * HOUR, 0.0)
+    opened = np.maximum(window.last - rng.uniform(0.5, 10, count) * HOUR, 0.0)
     return _frame("incidents", {
         "source": "pagerduty",
         "service": services,
