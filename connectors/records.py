@@ -4,7 +4,8 @@ Two faces of one schema:
 - pydantic models (`Incident`, `Change`, `Deployment`, `PullRequest`) for connectors that build
   records one at a time from vendor payloads;
 - `normalise_frame(kind, frame)`, the vectorised equivalent for bulk input (files, pages of API
-  results), which returns the good rows as a typed DataFrame and the bad ones with a reason.
+  results), which returns the good rows as a typed DataFrame and the bad ones with a reason;
+  `normalise(kind, frame)` returns the same with a count of conflicting duplicates too.
 Both use the same vocabularies below, and a test holds them to the same verdicts.
 """
 
@@ -277,17 +278,40 @@ def _normalise_words(text: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
     return mapped.astype(object).where(mapped.notna(), None), errors
 
 
+@dataclass(frozen=True)
+class Normalised:
+    """`normalise`'s result."""
+
+    good: pd.DataFrame  # typed canonical columns plus extras, one row per (source, source_id)
+    rejected: pd.DataFrame  # REJECTED_COLUMNS, one reason per row
+    conflicting_duplicates: int  # rows that lost a same-updated_at tie to the kept row, with other content
+
+
 def normalise_frame(
     kind: str,
     raw: pd.DataFrame,
     known_services: set[str] | None = None,
     row_numbers: pd.Series | None = None,
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """`normalise`'s (good, rejected), for callers that need no duplicate count."""
+    result = normalise(kind, raw, known_services, row_numbers)
+    return result.good, result.rejected
+
+
+def normalise(
+    kind: str,
+    raw: pd.DataFrame,
+    known_services: set[str] | None = None,
+    row_numbers: pd.Series | None = None,
+) -> Normalised:
     """Validate and type a frame of raw rows of one record kind.
 
-    Returns (good, rejected). `good` has the canonical columns typed (timestamps UTC) plus any
-    extra columns, one row per (source, source_id) with the newest `updated_at` (ties: the later
-    row). `rejected` has REJECTED_COLUMNS with one reason per row (the first problem found).
+    `good` has the canonical columns typed (timestamps UTC) plus any extra columns, one row per
+    (source, source_id): the one with the newest `updated_at`, an undated row counting as the
+    oldest. Between rows of the same updated_at (or all undated) the later row wins, silently
+    but counted: `conflicting_duplicates` is the number of rows that lost such a tie to the
+    kept row with different content (identical repeats are not counted). `rejected` has
+    REJECTED_COLUMNS with one reason per row (the first problem found).
     Raises ValueError when a required column is absent altogether.
     """
     schema = SCHEMAS[kind]
@@ -330,7 +354,8 @@ def normalise_frame(
     bad = first_error.notna()
     rejected = _rejected_rows(raw[bad], out[bad], rows[bad], first_error[bad])
     good = _newest_per_key(out[~bad])
-    return good.reset_index(drop=True), rejected
+    conflicts = _conflicting_duplicates(out[~bad], good.index)
+    return Normalised(good.reset_index(drop=True), rejected, conflicts)
 
 
 def _rejected_rows(raw: pd.DataFrame, typed: pd.DataFrame, rows: pd.Series, reasons: pd.Series) -> pd.DataFrame:
@@ -352,5 +377,28 @@ def _rejected_rows(raw: pd.DataFrame, typed: pd.DataFrame, rows: pd.Series, reas
 
 
 def _newest_per_key(frame: pd.DataFrame) -> pd.DataFrame:
+    """The newest row per (source, source_id), undated as oldest, ties to the later row; index kept."""
     ordered = frame.sort_values("updated_at", kind="stable", na_position="first")
     return ordered.drop_duplicates(["source", "source_id"], keep="last").sort_index()
+
+
+_TIE = ["source", "source_id", "updated_at"]
+
+
+def _conflicting_duplicates(rows: pd.DataFrame, kept: pd.Index) -> int:
+    """Rows not `kept` with the key and updated_at (or none) of a kept row, and other content."""
+    tied = rows[rows.duplicated(_TIE, keep=False)]
+    if tied.empty:
+        return 0
+    content = pd.Series(_json_lines(tied), index=tied.index)
+    is_kept = tied.index.isin(kept)
+    winners = tied.loc[is_kept, _TIE].assign(kept_content=content[is_kept])
+    losers = tied.loc[~is_kept, _TIE].assign(content=content[~is_kept])
+    matched = losers.merge(winners, on=_TIE, how="inner")
+    return int((matched["content"] != matched["kept_content"]).sum())
+
+
+def _json_lines(frame: pd.DataFrame) -> list[str]:
+    """Each row as one JSON line, to compare rows whose extras may hold lists or dicts."""
+    text = frame.to_json(orient="records", lines=True, date_format="iso", date_unit="ns", default_handler=str)
+    return text.rstrip("\n").split("\n")

@@ -38,7 +38,7 @@ from connectors.records import KINDS
 from pipelines import clock
 from pipelines.derive import current_period_start
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
-from pipelines.settings import metric_settings
+from pipelines.settings import metric_settings, monitored_services
 from pipelines.sources import Source, in_window, record_times
 from scoring.config import Config
 from scoring.dictionary import dictionary_frame
@@ -154,7 +154,7 @@ def derive_touched(
     values = derive_metrics(
         facts["incidents"], facts["changes"], facts["deployments"], facts["pull_requests"],
         grain=grain, start=start, end=end, as_of=min(now, end), settings=metric_settings(config),
-        services=sorted(config.services) or None,
+        services=sorted(config.services) or None, monitored=monitored_services(config),
     )  # fmt: skip
     return values[values["period_start"].isin(periods)].reset_index(drop=True)
 
@@ -220,15 +220,18 @@ def rejected_share_check(kind: str, read: int, rejected: int) -> AssetCheckResul
 def load_facts(scope: Scope, kind: str) -> dict[str, int]:
     """Fetch `kind` from every source for the window, upsert the good records, keep the rejected ones.
 
-    `rejected` counts the rows rejected in the window, `rejected_new` those not already in rejected_records.
+    `rejected` counts the rows rejected in the window, `rejected_new` those not already in rejected_records,
+    `same_time_conflicts` the rows a source dropped for a later one with the same key and updated_at.
     """
-    counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejected_new": 0}
+    counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejected_new": 0,
+              "same_time_conflicts": 0}
     for source in scope.sources:
         batch = source.fetch(kind, scope.start, scope.end)
         result = scope.warehouse.upsert_facts(kind, batch.good)
         counts["rejected_new"] += scope.warehouse.write_rejected(kind, batch.rejected, source=source.name)
         counts["read"] += batch.read
         counts["rejected"] += len(batch.rejected)
+        counts["same_time_conflicts"] += batch.same_time_conflicts
         counts["inserted"] += result.inserted
         counts["updated"] += result.updated
         counts["unchanged"] += result.unchanged

@@ -4,7 +4,10 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check
 
 from connectors.records import KINDS
+from pipelines import clock
 from pipelines.resources import ScorecardConfigResource, WarehouseResource
+from pipelines.settings import metric_settings
+from scoring.metrics import dangling_change_links
 from scoring.scorecard import KPI_STATUSES
 
 KEY = ["source", "source_id"]
@@ -49,6 +52,27 @@ def incidents_opened_before_resolved(
         passed=bad.empty,
         metadata={"incidents": len(incidents), "out_of_order": len(bad),
                   "examples": ", ".join(bad["source_id"].astype(str).head(5))},  # fmt: skip
+    )
+
+
+@asset_check(asset="incidents", name="dangling_change_links",
+             description="Incidents whose caused_by_change names no known change, or a change implemented after "
+             "the incident opened: such a link does not hold; the change failure rate uses the window rule.")
+def dangling_change_links_check(scorecard: ScorecardConfigResource, warehouse: WarehouseResource) -> AssetCheckResult:
+    config = scorecard.load()
+    with warehouse.connect(config) as connected:
+        facts = {kind: connected.read_facts(kind) for kind in ("incidents", "changes", "deployments")}
+    dangling = dangling_change_links(facts["incidents"], facts["changes"], facts["deployments"], as_of=clock.now(),
+                                     settings=metric_settings(config))  # fmt: skip
+    shown = dangling.head(5).astype(str)
+    examples = (shown["source_id"] + " -> " + shown["caused_by_change"] + " (" + shown["reason"] + ")").tolist()
+    return AssetCheckResult(
+        passed=dangling.empty,
+        severity=AssetCheckSeverity.WARN,
+        metadata={"links": int(facts["incidents"]["caused_by_change"].notna().sum()), "dangling": len(dangling),
+                  **{reason.replace(" ", "_"): int(n) for reason, n in dangling["reason"].value_counts().items()},
+                  "examples": "; ".join(examples)},  # fmt: skip
+        description=f"{len(dangling)} caused_by_change link(s) do not hold",
     )
 
 
@@ -109,6 +133,7 @@ def rollup_coverage(scorecard: ScorecardConfigResource, warehouse: WarehouseReso
 CHECKS = [
     *(unique_keys_check(kind) for kind in KINDS),
     incidents_opened_before_resolved,
+    dangling_change_links_check,
     every_kpi_scored,
     rollup_coverage,
 ]

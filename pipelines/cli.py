@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import sys
 from datetime import date
-from importlib.metadata import version as package_version
 from enum import StrEnum
+from importlib.metadata import version as package_version
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
@@ -25,8 +25,9 @@ from pipelines.derive import (
     score_scorecard,
 )
 from pipelines.scorecard_table import in_config_order, scorecard_table
-from pipelines.settings import known_services, metric_settings, read_config, with_files_source
+from pipelines.settings import known_services, read_config, with_files_source
 from scoring.config import ConfigError
+from scoring.dictionary import METRICS
 from scoring.metrics import METRIC_COLUMNS
 from scoring.periods import utc
 
@@ -118,6 +119,10 @@ def warn_rejections(loaded) -> None:
                               markup=False)
             for line in file_records.rejection_lines():
                 err_console.print(f"  {line}", markup=False)
+        if file_records.conflicting_duplicates:
+            err_console.print(f"warning: {file_records.conflicting_duplicates} rows in {file_records.path} repeat a "
+                              "record's (source, source_id) and updated_at with other content: the later row was "
+                              "kept", markup=False)  # fmt: skip
 
 
 def emit(text: str) -> None:
@@ -164,13 +169,9 @@ def metrics(
         raise fail(str(error)) from None
     warn_rejections(loaded)
     start, end = reporting_window(loaded, start, end, now, grain.value)
-    values = derive(loaded, grain=grain.value, start=start, end=end, as_of=now,
-                    settings=metric_settings(scorecard_config),
-                    services=sorted(scorecard_config.services) if scorecard_config else None)
-    if service:
-        values = values[values["service"].isin(service)]
-    if metric:
-        values = values[values["metric"].isin(metric)]
+    values = derive(loaded, grain=grain.value, start=start, end=end, as_of=now, config=scorecard_config)
+    values = _only(values, "service", service, "--service")
+    values = _only(values, "metric", metric, "--metric")
     rows = render.records(values, METRIC_COLUMNS)
     if output is Format.json:
         emit(render.to_json(rows))
@@ -178,6 +179,18 @@ def metrics(
         emit(render.to_csv(rows))
     else:
         render.print_table(render.metrics_table(values))
+
+
+def _only(values: pd.DataFrame, column: str, wanted: list[str] | None, option: str) -> pd.DataFrame:
+    """The rows whose `column` is one of `wanted` (all rows when none is given); an unknown name is an error."""
+    if not wanted:
+        return values
+    known = list(METRICS) if column == "metric" else sorted(values[column].unique())
+    unknown = [name for name in wanted if name not in known]
+    if unknown:
+        where = "" if column == "metric" else " in the records or the config"
+        raise fail(f"{option} '{unknown[0]}': unknown {column}{where} (known: {', '.join(known)})")
+    return values[values[column].isin(wanted)]
 
 
 @app.command()
@@ -214,8 +227,7 @@ def score(
     warn_rejections(loaded)
     if any(paths.values()):
         start, end = reporting_window(loaded, start, end, now, review_period)
-        metric_values = derive(loaded, grain=review_period, start=start, end=end, as_of=now,
-                               settings=metric_settings(scorecard_config), services=sorted(scorecard_config.services))
+        metric_values = derive(loaded, grain=review_period, start=start, end=end, as_of=now, config=scorecard_config)
     else:
         metric_values = None
     kpi_scores, node_scores = score_scorecard(scorecard_config, metric_values, manual)
@@ -408,15 +420,22 @@ def _checks_text(summary: RunSummary) -> str:
     return "; ".join(parts) or "all passed"
 
 
+def _conflicts_text(counts: dict[str, int]) -> str:
+    conflicts = counts["same_time_conflicts"]
+    return f", same-time duplicates {conflicts:,}: later row kept" if conflicts else ""
+
+
 def _summary_text(plan: Plan, summary: RunSummary) -> str:
     counts = summary.counts
     span = f"{plan.first}" if plan.days == 1 else f"{plan.first} .. {plan.last} ({plan.days} days)"
     return "\n".join([
         f"scorecard: {span} in one run, {summary.seconds:.1f} s (run {summary.run_id[:8]})",
         f"  records read     {counts['read']:,} (inserted {counts['inserted']:,}, updated {counts['updated']:,}, "
-        f"unchanged {counts['unchanged']:,}, rejected {counts['rejected']:,})",
+        f"unchanged {counts['unchanged']:,}, rejected {counts['rejected']:,}{_conflicts_text(counts)})",
         f"  metric values    {counts['metrics']:,} rows for the recomputed periods",
         f"  KPI scores       {counts['kpis']:,} rows for the recomputed periods ({counts['nodes']:,} roll-up rows)",
+        f"  change links     {counts['links']:,} caused_by_change ({counts['dangling_links']:,} do not hold: "
+        "incidents:dangling_change_links)",
         f"  checks           {_checks_text(summary)}",
         f"  warehouse        {plan.warehouse_url}",
     ])  # fmt: skip

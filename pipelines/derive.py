@@ -9,8 +9,9 @@ import pandas as pd
 
 from connectors.files import FileRecords, read_records
 from connectors.records import KINDS, empty_frame
+from pipelines.settings import metric_settings, monitored_services
 from scoring.config import Config
-from scoring.metrics import MetricSettings, derive_metrics
+from scoring.metrics import derive_metrics
 from scoring.periods import floor_to_period, utc
 from scoring.scorecard import kpi_values_from_metrics, score
 
@@ -63,13 +64,14 @@ def derive(
     start: pd.Timestamp,
     end: pd.Timestamp,
     as_of: pd.Timestamp,
-    settings: MetricSettings,
-    services: list[str] | None = None,
+    config: Config | None,
 ) -> pd.DataFrame:
+    """Every metric over the loaded records, with the config's metrics settings, services and monitored services."""
     frames = loaded.frames
     return derive_metrics(
         frames["incidents"], frames["changes"], frames["deployments"], frames["pull_requests"],
-        grain=grain, start=start, end=end, as_of=as_of, settings=settings, services=services,
+        grain=grain, start=start, end=end, as_of=as_of, settings=metric_settings(config),
+        services=sorted(config.services) if config is not None else None, monitored=monitored_services(config),
     )
 
 

@@ -169,14 +169,28 @@ def materialization_metadata(result: ExecuteInProcessResult) -> dict[str, dict[s
 def summary_counts(result: ExecuteInProcessResult) -> dict[str, int]:
     metadata = materialization_metadata(result)
     facts = [metadata.get(kind, {}) for kind in KINDS]
-    names = ("read", "inserted", "updated", "unchanged", "rejected")
+    names = ("read", "inserted", "updated", "unchanged", "rejected", "same_time_conflicts")
     totals = {name: sum(int(m.get(name, 0)) for m in facts) for name in names}
+    links = check_metadata(result, "dangling_change_links")
     return {
         **totals,
+        "links": int(links.get("links", 0)),
+        "dangling_links": int(links.get("dangling", 0)),
         "metrics": int(metadata.get("metric_values", {}).get("rows_written", 0)),
         "kpis": int(metadata.get("kpi_scores", {}).get("rows_written", 0)),
         "nodes": int(metadata.get("node_scores", {}).get("rows_written", 0)),
     }
+
+
+def check_metadata(result: ExecuteInProcessResult, check_name: str) -> dict[str, object]:
+    """The metadata values of the last evaluation of `check_name` in the run ({} if it did not run)."""
+    found: dict[str, object] = {}
+    for event in result.all_events:
+        if event.event_type == DagsterEventType.ASSET_CHECK_EVALUATION:
+            evaluation = event.asset_check_evaluation_data
+            if evaluation.check_name == check_name:
+                found = {key: value.value for key, value in evaluation.metadata.items()}
+    return found
 
 
 def failed_checks(result: ExecuteInProcessResult, severity: AssetCheckSeverity) -> list[str]:

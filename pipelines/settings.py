@@ -39,6 +39,23 @@ def metric_settings(config: Config | None) -> MetricSettings:
     )
 
 
+# The mappings of `services:` that name an incident source: a service mapped by one of them is monitored.
+INCIDENT_SOURCE_MAPPINGS = ("pagerduty_services", "servicenow_cis", "jira_components")
+
+
+def monitored_services(config: Config | None) -> list[str] | None:
+    """The services availability and MTBF are figures of: those mapped to an incident source in `services:`.
+
+    None when `services:` maps no incident source at all: the metric engine then takes the services
+    with any incident record.
+    """
+    if config is None:
+        return None
+    mapped = [name for name, mapping in config.services.items()
+              if any(getattr(mapping, field) for field in INCIDENT_SOURCE_MAPPINGS)]  # fmt: skip
+    return sorted(mapped) or None
+
+
 def known_services(config: Config | None) -> set[str] | None:
     """The service vocabulary records must use, or None when the config declares none."""
     if config is None or not config.services:

@@ -49,6 +49,7 @@ class SourceBatch:
 
     good: pd.DataFrame  # typed like normalise_frame's good output
     rejected: pd.DataFrame  # REJECTED_COLUMNS
+    same_time_conflicts: int = 0  # rows that lost a tie on (source, source_id, updated_at) to other content
 
     @property
     def read(self) -> int:
@@ -107,7 +108,9 @@ class FilesSource:
             return empty_batch(kind)
         records = self._records(kind)
         good = records.good[in_window(record_times(records.good, kind), start, end)]
-        return SourceBatch(good.reset_index(drop=True), _rejected_in_window(records.rejected, kind, start, end))
+        # the file's count, whatever the window: the export holds them, and the later row was kept
+        return SourceBatch(good.reset_index(drop=True), _rejected_in_window(records.rejected, kind, start, end),
+                           records.conflicting_duplicates)  # fmt: skip
 
     def _records(self, kind: str) -> FileRecords:
         path = self.paths[kind]
@@ -150,11 +153,15 @@ def _payload_fields(payload: object) -> dict:
 def files_source(config: Config, base_dir: Path) -> FilesSource:
     section = config.sources.files
     paths = {name: _resolve(getattr(section, name), base_dir) for name in (*KINDS, "values") if getattr(section, name)}
-    missing = [f"sources.files.{name}: file not found: {path}" for name, path in paths.items() if not path.is_file()]
+    missing = [f"sources.files.{name}: {_not_a_file(path)}" for name, path in paths.items() if not path.is_file()]
     if missing:
         raise SourceError(missing[0] + (f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""))
     paths.pop("values", None)  # manual KPI values are read by the scoring step (`values_path`)
     return FilesSource(paths, known_services(config))
+
+
+def _not_a_file(path: Path) -> str:
+    return f"{path} is a directory, not a file" if path.is_dir() else f"file not found: {path}"
 
 
 def values_path(config: Config, base_dir: Path) -> Path | None:

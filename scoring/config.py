@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import parse_qsl
 
 import pandas as pd
 import yaml
@@ -78,17 +79,35 @@ class _Model(BaseModel):
 # --- warehouse and sources ---------------------------------------------------------------
 
 
+# Copies of warehouse/urls.py's SECRET_QUERY_KEYS and NOT_SECRET_QUERY_KEYS (scoring imports nothing
+# outside scoring/); tests/test_urls.py holds them equal.
+_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "key")
+_NOT_SECRET_QUERY_KEYS = ("sslkey",)
+_PASSWORD_ADVICE = "put the URL in SCORECARD_WAREHOUSE_URL or the password in PGPASSWORD/.pgpass"
+
+
+def _secret_query_keys(url: str) -> list[str]:
+    """Names of the URL's query parameters that hold a secret (`?password=...`, `&sslpassword=...`)."""
+    return [name for name, _ in parse_qsl(url.partition("?")[2], keep_blank_values=True) if _is_secret_key(name)]
+
+
+def _is_secret_key(name: str) -> bool:
+    word = re.sub(r"[_.\-]", "", name.lower())
+    return word.endswith(_SECRET_QUERY_KEYS) and word not in _NOT_SECRET_QUERY_KEYS
+
+
 class WarehouseConfig(_Model):
     url: Text = "sqlite:///scorecard.db"
 
     @field_validator("url")
     @classmethod
     def _no_password(cls, url: str) -> str:
-        # scheme://user:password@host: a password in the file is a secret in the file; never echo it.
+        # scheme://user:password@host or ?password=...: a secret in the file; never echo it.
         if re.match(r"^[\w+.-]+://[^/@:]*:[^/@]*@", url):
-            raise ValueError(
-                "holds a password: put the URL in SCORECARD_WAREHOUSE_URL or the password in PGPASSWORD/.pgpass"
-            )
+            raise ValueError(f"holds a password: {_PASSWORD_ADVICE}")
+        secret_keys = _secret_query_keys(url)
+        if secret_keys:
+            raise ValueError(f"holds a password (query parameter {', '.join(secret_keys)}): {_PASSWORD_ADVICE}")
         return url
 
 
@@ -247,11 +266,21 @@ class Kpi(_Model):
         problems = []
         if sign * self.baseline > sign * self.target:
             problems.append(f"baseline: must be {below} target {self.target:g} for {self.direction}")
-        if self.threshold is not None and sign * self.threshold > sign * self.target:
-            problems.append(f"threshold: must not be {above} target {self.target:g} for {self.direction}")
+        problems += self._threshold_problems(sign, below, above)
         if self.stretch is not None and sign * self.stretch < sign * self.target:
             problems.append(f"stretch: must not be {below} target {self.target:g} for {self.direction}")
         return problems
+
+    def _threshold_problems(self, sign: int, below: str, above: str) -> list[str]:
+        """Between baseline and target, both included: beyond the baseline, amber could score below 0."""
+        if self.threshold is None:
+            return []
+        if sign * self.threshold > sign * self.target:
+            return [f"threshold: must not be {above} target {self.target:g} for {self.direction}"]
+        # Unchecked while the baseline is out of order itself: its own line names the cause.
+        if sign * self.baseline < sign * self.target and sign * self.threshold < sign * self.baseline:
+            return [f"threshold: must not be {below} baseline {self.baseline:g} for {self.direction}"]
+        return []
 
     @property
     def is_manual(self) -> bool:

@@ -60,14 +60,25 @@ METRICS: dict[str, MetricDefinition] = {
         MetricDefinition(
             "change_failure_rate",
             "Change failure rate",
-            "Failed changes / all changes, in percent, over production deployments with a final "
-            "status and implemented change requests, counted in the period of the change. A change "
-            "failed if its own outcome says so (deployment failure/error, change failed/backed_out), "
-            "an incident names it in caused_by_change, or a failure incident of the same service "
-            "opens within change_failure_window after it and before the service's next change.",
+            "Failed changes / all changes, in percent, counted in the period of the change. The changes "
+            "are production deployments with a final status, and implemented change requests that no "
+            "such deployment implements: one change is counted once, so a request implemented by "
+            "deployments (their change_id is its source_id) is counted as those deployments. A change "
+            "failed if its own outcome says so (deployment failure/error; change failed/backed_out, "
+            "which fails each deployment implementing it) or an incident is attributed to it. Explicit "
+            "beats inferred: an incident's caused_by_change link holds when it names a change "
+            "implemented at or before the incident opened, either a production deployment by its "
+            "source_id or a change request by its source_id (standing for its latest implementing "
+            "deployment at or before the opening, or for itself when it is a change of its own); the "
+            "incident, of any severity, is then attributed to that change only. A link naming no "
+            "known change, or only changes implemented after the incident opened, does not hold (the "
+            "dangling_change_links data-quality check reports it). Any other failure incident goes to "
+            "the latest change of its service at or before its opening, if that change is at most "
+            "change_failure_window earlier.",
             "percent",
             "lower_is_better",
-            "deployments.status, changes.outcome, incidents.caused_by_change, incidents.opened_at",
+            "deployments.status, deployments.change_id, changes.outcome, changes.implemented_at, "
+            "incidents.caused_by_change, incidents.opened_at",
             dora=True,
         ),
         MetricDefinition(
@@ -109,31 +120,40 @@ METRICS: dict[str, MetricDefinition] = {
         MetricDefinition(
             "mtbf",
             "Mean time between failures",
-            "Per service, (period length - downtime) / outages in hours. Downtime is the union of "
-            "failure-incident intervals clipped to the period (an open incident runs to the period's "
-            "end or now); an outage is one merged interval, counted in the period where it begins. "
-            "Null with sample_size 0 when no outage began. The `all` row pools services: total "
-            "uptime / total outages.",
+            "Per monitored service, (period length - downtime) / outages in hours. Downtime is the "
+            "union of failure-incident intervals clipped to the period (an open incident runs to the "
+            "period's end or now); an outage is one merged interval, counted in the period where it "
+            "begins. Null with sample_size 0 when no outage began, and for a service that is not "
+            "monitored. The monitored services are those the config's `services:` maps to an "
+            "incident source; when it maps none, those with any incident record (any severity) "
+            "opened before the as-of time. The `all` row pools the monitored services: their total "
+            "uptime / their total outages.",
             "hours",
             "higher_is_better",
-            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+            "incidents.service, incidents.severity, incidents.opened_at, incidents.resolved_at",
         ),
         MetricDefinition(
             "availability",
             "Availability",
-            "Per service, (period length - downtime) / period length in percent; 100 when there "
-            "were no failures. sample_size is the number of outages overlapping the period. The "
-            "`all` row is the mean over services.",
+            "Per monitored service (as for mtbf), (period length - downtime) / period length in "
+            "percent; 100 when a monitored service had no failures; null with sample_size 0 for a "
+            "service that is not monitored, whatever incidents it has. sample_size is the number of "
+            "outages overlapping the period. The `all` row is the mean over the monitored services "
+            "(null when none is).",
             "percent",
             "higher_is_better",
-            "incidents.severity, incidents.opened_at, incidents.resolved_at",
+            "incidents.service, incidents.severity, incidents.opened_at, incidents.resolved_at",
         ),
         MetricDefinition(
             "failed_deployment_recovery_time",
             "Failed deployment recovery time",
-            "Median hours from a failed production change (as decided for change_failure_rate) to "
-            "its recovery: the latest resolution of the incidents it caused, or else the service's "
-            "next successful production deployment; counted in the period of the recovery.",
+            "Median hours from a failed change (as decided for change_failure_rate, so a failed "
+            "request counts once per deployment implementing it) to its recovery: the latest "
+            "resolution of the incidents attributed to it (none while one is open; never before the "
+            "change, as a link holds only for a change implemented by the incident's opening), or "
+            "else the service's next successful production deployment that has not failed by its "
+            "own outcome (one implementing a failed/backed_out request recovers nothing); counted "
+            "in the period of the recovery.",
             "hours",
             "lower_is_better",
             "deployments, changes, incidents.caused_by_change, incidents.resolved_at",

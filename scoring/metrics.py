@@ -1,7 +1,9 @@
 """The metric engine: canonical record frames in, one row per (metric, service, period) out.
 
 `derive_metrics` is pure and vectorised (no Python loop over records, services or periods), and
-follows the definitions in `scoring.dictionary.METRICS` and PRODUCT.md "Metric definitions".
+follows the definitions in `scoring.dictionary.METRICS` (the README's "Metrics" section is generated
+from them). `dangling_change_links` is the data-quality check of incidents.caused_by_change: it
+reports the links the engine does not follow, using the engine's own rule for whether a link holds.
 
 Conventions inside this module:
 - timestamps are int64 nanoseconds since the epoch, UTC; a missing one is `_NAT` and is always
@@ -36,6 +38,8 @@ _FINAL_STATUSES = ("success", "failure", "error", "inactive")
 _SUCCESS_STATUSES = ("success", "inactive")
 _FAILED_STATUSES = ("failure", "error")
 _FAILED_OUTCOMES = ("failed", "backed_out")
+UNKNOWN_CHANGE = "unknown change"
+CHANGE_AFTER_INCIDENT = "change implemented after the incident opened"
 
 
 @dataclass(frozen=True)
@@ -57,29 +61,77 @@ def derive_metrics(
     as_of: pd.Timestamp | str,
     settings: MetricSettings = MetricSettings(),
     services: Iterable[str] | None = None,
+    monitored: Iterable[str] | None = None,
 ) -> pd.DataFrame:
     """Every metric of the dictionary for every service and `all`, per `grain` period overlapping [start, end).
+
+    `monitored` names the services whose incidents are their outage record (the caller derives it from
+    the services mapped to an incident source); None means the services with any incident opened before
+    as_of. availability and mtbf are figures of monitored services only. Every name in `services` and
+    `monitored` gets rows, with or without records.
 
     Returns METRIC_COLUMNS sorted by metric, service, period_start: a complete grid where a cell
     without data has a null value and sample_size 0. Raises ValueError for a service named `all`.
     """
     periods = period_table(start, end, grain)
-    names = _service_names(services, incidents, changes, deployments, pull_requests)
+    listed = pd.DataFrame({"service": pd.Series([] if monitored is None else list(monitored), dtype=object)})
+    names = _service_names(services, incidents, changes, deployments, pull_requests, listed)
     grid = _Grid(names, _ns(periods["period_start"]), _ns(periods["period_end"]), utc(as_of).as_unit("ns").value)
     if grid.n_periods == 0:
         return _empty_result()
     records = _Records.read(grid, settings, incidents, changes, deployments, pull_requests)
     change_set = _change_set(records, settings)
     outages = _outages(grid, records)
+    # Without a list, the monitored services are those with incident records.
+    watched = (
+        records.reporting_incidents if monitored is None else _per_service_any(grid.service_of(listed["service"]), grid)
+    )
     cells = {
         **_deployment_frequency(grid, records),
         **_lead_time(grid, records),
         **_change_failure(grid, records, change_set),
         **_restore_times(grid, records),
-        **_outage_metrics(grid, records, outages),
+        **_outage_metrics(grid, outages, watched),
         **_rework(grid, records, outages),
     }
     return _rows(grid, grain, cells)
+
+
+def dangling_change_links(
+    incidents: pd.DataFrame,
+    changes: pd.DataFrame,
+    deployments: pd.DataFrame,
+    *,
+    as_of: pd.Timestamp | str,
+    settings: MetricSettings = MetricSettings(),
+) -> pd.DataFrame:
+    """Incidents opened before as_of whose caused_by_change link does not hold (see `_linked_changes`).
+
+    derive_metrics judges such an incident by the window rule instead. One row per incident, in input
+    order, with source, source_id, service, caused_by_change and reason: UNKNOWN_CHANGE when the link
+    names no production deployment with a final status and no change request at all, else
+    CHANGE_AFTER_INCIDENT (the changes it names were implemented after the incident opened, or not yet).
+    Incidents of every severity are checked: a link that holds attributes whatever the severity.
+    """
+    names = _service_names(None, incidents, changes, deployments)
+    no_periods = np.array([], dtype=np.int64)
+    grid = _Grid(names, no_periods, no_periods, utc(as_of).as_unit("ns").value)
+    requests, production = _read_changes(grid, settings, changes, deployments)
+    seen = _incidents(grid, settings, incidents)
+    linked = _linked_changes(_failure_rate_changes(*_as_seen(grid, requests, production)), seen)
+    dangling = seen["cause"].notna().to_numpy() & (linked < 0)
+    known = pd.concat([production.loc[production["final"], "source_id"], requests["source_id"]])
+    cause = seen["cause"][dangling]
+    rows = seen["row"].to_numpy()[dangling]
+    return pd.DataFrame(
+        {
+            "source": _column(incidents, "source").to_numpy()[rows],
+            "source_id": _column(incidents, "source_id").to_numpy()[rows],
+            "service": _column(incidents, "service").to_numpy()[rows],
+            "caused_by_change": cause.to_numpy(),
+            "reason": np.where(cause.isin(known).to_numpy(), CHANGE_AFTER_INCIDENT, UNKNOWN_CHANGE).astype(object),
+        }
+    )
 
 
 # ---------------------------------------------------------------------------------------------
@@ -173,13 +225,15 @@ def _stamps(frame: pd.DataFrame, name: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class _Records:
-    production: pd.DataFrame  # production deployments: service, at, success, final, own_failure, emergency, source_id
-    requests: pd.DataFrame  # implemented change requests: service, at, own_failure, source_id
-    incidents: pd.DataFrame  # service, opened, resolved (_NAT while open), is_open, failure, cause
+    # Production deployments: service, at, success, final, own_failure, emergency, source_id, change_id,
+    # request, request_code.
+    production: pd.DataFrame
+    # Implemented change requests that are changes of their own: service, at, own_failure, emergency, source_id, code.
+    requests: pd.DataFrame
+    incidents: pd.DataFrame  # service, opened, resolved (_NAT while open), is_open, failure, cause, row
     merged_prs: pd.DataFrame  # service, started, merged
     deploying: np.ndarray  # per service: any production deployment before as_of
     reporting_incidents: np.ndarray  # per service: any incident opened before as_of
-    any_incident_data: bool
 
     @classmethod
     def read(
@@ -191,17 +245,15 @@ class _Records:
         deployments: pd.DataFrame,
         pull_requests: pd.DataFrame,
     ) -> _Records:
-        production = _production_deployments(grid, settings, deployments, changes)
-        production = production[_seen(production["at"], grid)]
+        production, requests = _as_seen(grid, *_read_changes(grid, settings, changes, deployments))
         seen_incidents = _incidents(grid, settings, incidents)
         return cls(
             production=production,
-            requests=_change_requests(grid, changes),
+            requests=requests,
             incidents=seen_incidents,
             merged_prs=_merged_pull_requests(grid, pull_requests),
             deploying=_per_service_any(production["service"].to_numpy(), grid),
             reporting_incidents=_per_service_any(seen_incidents["service"].to_numpy(), grid),
-            any_incident_data=len(seen_incidents) > 0,
         )
 
 
@@ -214,15 +266,32 @@ def _per_service_any(service: np.ndarray, grid: _Grid) -> np.ndarray:
     return np.bincount(service[service >= 0], minlength=grid.n_services) > 0
 
 
-def _production_deployments(
-    grid: _Grid, settings: MetricSettings, deployments: pd.DataFrame, changes: pd.DataFrame
-) -> pd.DataFrame:
+def _read_changes(
+    grid: _Grid, settings: MetricSettings, changes: pd.DataFrame, deployments: pd.DataFrame
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(every change request, every production deployment), seen or not, linked by `_link_requests`."""
+    return _link_requests(_change_requests(grid, changes), _production_deployments(grid, settings, deployments))
+
+
+def _as_seen(grid: _Grid, requests: pd.DataFrame, production: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """(production deployments seen at as_of, seen implemented requests that are changes of their own).
+
+    One change is counted once: a request implemented by a seen production deployment with a final
+    status is its deployments in change_failure_rate, not a change of its own as well.
+    """
+    production = production[_seen(production["at"], grid)].reset_index(drop=True)
+    implemented = production.loc[production["final"], "request_code"].to_numpy()
+    implemented = implemented[implemented >= 0]  # -1: implements no request
+    own = _seen(requests["at"], grid) & ~np.isin(requests["code"].to_numpy(), implemented)
+    return production, requests[own].reset_index(drop=True)
+
+
+def _production_deployments(grid: _Grid, settings: MetricSettings, deployments: pd.DataFrame) -> pd.DataFrame:
     """Every production deployment (any time): only the few distinct environment names are compared."""
     codes, environments = pd.factorize(deployments["environment"])
     wanted = {name.lower() for name in settings.production_environments}
     is_production = np.array([str(name).lower() in wanted for name in environments] + [False])
     status = _column(deployments, "status")
-    emergency_ids = _column(changes, "source_id")[_column(changes, "type") == "emergency"]
     frame = pd.DataFrame(
         {
             "service": grid.service_of(deployments["service"]),
@@ -230,24 +299,55 @@ def _production_deployments(
             "success": status.isin(_SUCCESS_STATUSES).to_numpy(),
             "final": status.isin(_FINAL_STATUSES).to_numpy(),
             "own_failure": status.isin(_FAILED_STATUSES).to_numpy(),
-            "emergency": _column(deployments, "change_id").isin(emergency_ids).to_numpy(),
             "source_id": _column(deployments, "source_id").to_numpy(),
+            "change_id": _column(deployments, "change_id").to_numpy(),
         }
     )
     # codes is -1 for a missing environment, which picks the trailing False.
     return frame[is_production[codes] & (frame["service"].to_numpy() >= 0)].reset_index(drop=True)
 
 
+def _link_requests(requests: pd.DataFrame, production: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Requests and the production deployments implementing them (change_id = the request's source_id).
+
+    requests gain code, an integer per source_id; deployments gain request (their change_id when it
+    names a change request, else NaN) and its request_code (-1 for none). A deployment implementing an
+    emergency request is emergency; one implementing a failed/backed_out request has failed by its own
+    outcome (whatever its status, and whenever the request is recorded). One factorize over both id
+    columns answers every lookup: hashing the id strings is the cost here.
+    """
+    change_id = production["change_id"]
+    present = change_id.notna().to_numpy()
+    ids, uniques = pd.factorize(np.concatenate([requests["source_id"].to_numpy(), change_id.to_numpy()[present]]))
+    code = ids[: len(requests)]
+    named = np.full(len(production), -1, dtype=np.int64)  # the code of each deployment's change_id
+    named[present] = ids[len(requests):]
+
+    def implements(flag: np.ndarray) -> np.ndarray:
+        # One extra False at the end, picked by the -1 of a deployment naming nothing.
+        return (np.bincount(code[flag & (code >= 0)], minlength=len(uniques) + 1) > 0)[named]
+
+    is_request = implements(np.ones(len(requests), dtype=bool))
+    return requests.assign(code=code), production.assign(
+        request=change_id.where(is_request),
+        request_code=np.where(is_request, named, -1),
+        own_failure=production["own_failure"].to_numpy() | implements(requests["own_failure"].to_numpy()),
+        emergency=implements(requests["emergency"].to_numpy()),
+    )
+
+
 def _change_requests(grid: _Grid, changes: pd.DataFrame) -> pd.DataFrame:
+    """Every change request (any time; at is _NAT when it has no implemented_at)."""
     frame = pd.DataFrame(
         {
             "service": grid.service_of(changes["service"]),
             "at": _stamps(changes, "implemented_at"),
             "own_failure": _column(changes, "outcome").isin(_FAILED_OUTCOMES).to_numpy(),
+            "emergency": (_column(changes, "type") == "emergency").to_numpy(),
             "source_id": _column(changes, "source_id").to_numpy(),
         }
     )
-    return frame[_seen(frame["at"], grid) & (frame["service"].to_numpy() >= 0)].reset_index(drop=True)
+    return frame[frame["service"].to_numpy() >= 0].reset_index(drop=True)
 
 
 def _incidents(grid: _Grid, settings: MetricSettings, incidents: pd.DataFrame) -> pd.DataFrame:
@@ -262,6 +362,7 @@ def _incidents(grid: _Grid, settings: MetricSettings, incidents: pd.DataFrame) -
             "is_open": still_open,
             "failure": _column(incidents, "severity").isin(severities).to_numpy(),
             "cause": _column(incidents, "caused_by_change").to_numpy(),
+            "row": np.arange(len(incidents)),  # position in the input frame
         }
     )
     return frame[_seen(frame["opened"], grid) & (frame["service"].to_numpy() >= 0)].reset_index(drop=True)
@@ -406,17 +507,26 @@ def _lead_time(grid: _Grid, records: _Records) -> dict[str, _Cells]:
     return {"lead_time_for_changes": median}
 
 
+def _failure_rate_changes(production: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
+    """The changes of change_failure_rate sorted by time: production deployments with a final status and
+    the requests of their own (request is NaN for those: they are named by their source_id).
+
+    Columns: service, at, own_failure, source_id, request.
+    """
+    deployments = production[production["final"]]
+    columns = ["service", "at", "own_failure", "source_id", "request"]
+    changes = pd.concat([deployments[columns], requests.assign(request=np.nan)[columns]], ignore_index=True)
+    return changes.sort_values("at", kind="stable", ignore_index=True)
+
+
 def _change_set(records: _Records, settings: MetricSettings) -> pd.DataFrame:
     """Every change for change_failure_rate, sorted by time, with whether it failed and its attributed incidents.
 
-    Columns: service, at, own_failure, source_id, failed, attributed (any incident attributed),
+    Columns: those of `_failure_rate_changes`, failed, attributed (any incident attributed),
     recovered_at (latest resolution of its incidents, _NAT when one is still open or none is attributed),
     awaiting_resolution (an attributed incident is still open).
     """
-    deployments = records.production[records.production["final"]]
-    columns = ["service", "at", "own_failure", "source_id"]
-    changes = pd.concat([deployments[columns], records.requests[columns]], ignore_index=True)
-    changes = changes.sort_values("at", kind="stable", ignore_index=True)
+    changes = _failure_rate_changes(records.production, records.requests)
     links = _attributions(changes, records.incidents, settings)
     incidents = records.incidents.iloc[links["incident"].to_numpy()]
     per_change = (
@@ -444,20 +554,45 @@ def _change_set(records: _Records, settings: MetricSettings) -> pd.DataFrame:
     )
 
 
-def _attributions(changes: pd.DataFrame, incidents: pd.DataFrame, settings: MetricSettings) -> pd.DataFrame:
-    """(change, incident) position pairs: explicit caused_by_change links, else the window rule.
+def _linked_changes(changes: pd.DataFrame, incidents: pd.DataFrame) -> np.ndarray:
+    """Per incident, the position in `changes` of the change its caused_by_change link holds for; -1 for none.
 
-    The window rule gives a failure incident to the latest change of its service at or before its
-    opening, if that change is at most change_failure_window earlier: so an incident after a
-    service's second change goes to the second change, never to the first.
+    The one rule for explicit links, shared by derive_metrics and dangling_change_links. A link names
+    a change by its source_id, or a change request by its source_id, which then stands for the
+    production deployments implementing it (or for the request itself when it is a change of its own).
+    It holds for the latest named change implemented at or before the incident opened; it does not
+    hold when it names no change, or only changes implemented after the incident opened.
     """
     cause = incidents["cause"]
-    named = cause.notna().to_numpy()
-    named_changes = np.flatnonzero(changes["source_id"].isin(cause[named]).to_numpy())  # keeps the join small
-    explicit = pd.DataFrame({"cause": cause[named].to_numpy(), "incident": np.flatnonzero(named)}).merge(
-        pd.DataFrame({"cause": changes["source_id"].to_numpy()[named_changes], "change": named_changes}), on="cause"
+    named = np.flatnonzero(cause.notna().to_numpy())
+    causes = cause.to_numpy()[named]
+    # Only the changes some link names enter the join, which keeps it small.
+    by_id = np.flatnonzero(changes["source_id"].isin(causes).to_numpy())
+    by_request = np.flatnonzero(changes["request"].isin(causes).to_numpy())
+    ids, requests = changes["source_id"].to_numpy(), changes["request"].to_numpy()
+    names = pd.DataFrame(
+        {"cause": np.concatenate([ids[by_id], requests[by_request]]), "change": np.concatenate([by_id, by_request])}
     )
-    candidates = np.flatnonzero(incidents["failure"].to_numpy() & ~named)
+    pairs = pd.DataFrame({"cause": causes, "incident": named}).merge(names, on="cause")
+    incident, change = pairs["incident"].to_numpy(), pairs["change"].to_numpy()
+    before = changes["at"].to_numpy()[change] <= incidents["opened"].to_numpy()[incident]
+    # `changes` is sorted by time, so the latest named change is the highest position.
+    linked = np.full(len(incidents), -1, dtype=np.int64)
+    np.maximum.at(linked, incident[before], change[before])
+    return linked
+
+
+def _attributions(changes: pd.DataFrame, incidents: pd.DataFrame, settings: MetricSettings) -> pd.DataFrame:
+    """(change, incident) position pairs: the change an explicit link holds for, else the window rule.
+
+    An incident whose link holds goes to that change only, whatever its severity. The window rule
+    gives any other failure incident to the latest change of its service at or before its opening,
+    if that change is at most change_failure_window earlier: so an incident after a service's
+    second change goes to the second change, never to the first.
+    """
+    linked = _linked_changes(changes, incidents)
+    explicit = np.flatnonzero(linked >= 0)
+    candidates = np.flatnonzero(incidents["failure"].to_numpy() & (linked < 0))
     window = pd.Timedelta(settings.change_failure_window)
     change = _asof_positions(
         incidents["service"].to_numpy()[candidates],
@@ -469,7 +604,7 @@ def _attributions(changes: pd.DataFrame, incidents: pd.DataFrame, settings: Metr
     )
     return pd.concat(
         [
-            explicit[["change", "incident"]],
+            pd.DataFrame({"change": linked[explicit], "incident": explicit}),
             pd.DataFrame({"change": change[change >= 0], "incident": candidates[change >= 0]}),
         ],
         ignore_index=True,
@@ -481,8 +616,10 @@ def _change_failure(grid: _Grid, records: _Records, changes: pd.DataFrame) -> di
     failed = changes["failed"].to_numpy()
     rate = _percent_of(grid, service, grid.period_of(changes["at"].to_numpy()), failed)
 
-    # Recovery: the resolution of the attributed incidents, else the next successful production deployment.
-    successes = records.production[records.production["success"]]
+    # Recovery: the resolution of the attributed incidents, else the next successful production deployment
+    # not failed by its own outcome (a success implementing a failed request recovers nothing).
+    production = records.production
+    successes = production[production["success"] & ~production["own_failure"]]
     by_deployment = failed & ~changes["attributed"].to_numpy()
     next_success = _asof_positions(
         service[by_deployment],
@@ -546,23 +683,26 @@ def _outages(grid: _Grid, records: _Records) -> pd.DataFrame:
     return pd.DataFrame({"service": service, "start": start, "end": end})
 
 
-def _outage_metrics(grid: _Grid, records: _Records, outages: pd.DataFrame) -> dict[str, _Cells]:
+def _outage_metrics(grid: _Grid, outages: pd.DataFrame, monitored: np.ndarray) -> dict[str, _Cells]:
+    """mtbf and availability of the monitored services (per service bools); the others are null with
+    sample_size 0 and stay out of the `all` rows, whatever incidents they have.
+    """
     service = outages["service"].to_numpy()
     # Outage ends never pass as_of, so clipping to the full period is clipping to its effective part.
     outage, period, overlap = spread_over_periods(
         outages["start"].to_numpy(), outages["end"].to_numpy(), grid.starts, grid.ends
     )
+    watched = monitored[:, None]
     downtime = _counts(grid, service[outage], period, overlap.astype(float)) / _HOUR_NS
-    overlapping = _counts(grid, service[outage], period)
-    begun = _counts(grid, service, grid.period_of(outages["start"].to_numpy()))
-    uptime = grid.effective_hours - downtime
+    overlapping = np.where(watched, _counts(grid, service[outage], period), 0)
+    begun = np.where(watched, _counts(grid, service, grid.period_of(outages["start"].to_numpy())), 0)
+    uptime = np.where(watched, grid.effective_hours - downtime, 0.0)
     with np.errstate(invalid="ignore", divide="ignore"):
         mtbf = np.where(begun > 0, uptime / begun, np.nan)
         mtbf_all = np.where(begun.sum(axis=0) > 0, uptime.sum(axis=0) / begun.sum(axis=0), np.nan)
-        availability = 100.0 * uptime / grid.effective_hours
-    if not records.any_incident_data:
-        availability[:] = np.nan
-    availability_all = availability.mean(axis=0) if grid.n_services else np.full(grid.n_periods, np.nan)
+        availability = np.where(watched, 100.0 * uptime / grid.effective_hours, np.nan)
+    no_monitored = np.full(grid.n_periods, np.nan)
+    availability_all = availability[monitored].mean(axis=0) if monitored.any() else no_monitored
     return {
         "mtbf": _Cells(_with_all(mtbf, mtbf_all), _with_all(begun)),
         "availability": _Cells(_with_all(availability, availability_all), _with_all(overlapping)),

@@ -20,6 +20,7 @@ import pytest
 from typer.testing import CliRunner
 
 from pipelines.cli import app
+from pipelines.clock import NOW_ENV
 
 DATA = Path(__file__).parent / "data"
 RECORDS = ["--incidents", str(DATA / "incidents.csv"), "--deployments", str(DATA / "deployments.csv")]
@@ -169,6 +170,24 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert "Traceback" not in result.output
 
 
+@pytest.mark.parametrize("option, name, message", [
+    ("--metric", "nope", "error: --metric 'nope': unknown metric (known: deployment_frequency, "),
+    ("--service", "nope", "error: --service 'nope': unknown service in the records or the config "
+                          "(known: all, checkout, search)"),
+])
+def test_metrics_names_an_unknown_metric_or_service_and_lists_the_known(option, name, message):
+    result = run("metrics", *RECORDS, *WINDOW, option, "mttr" if option == "--metric" else "all", option, name)
+    assert result.exit_code == 2, result.output
+    assert result.stdout == ""
+    assert result.stderr.splitlines()[-1].startswith(message), result.stderr
+
+
+def test_version():
+    result = run("--version")
+    assert result.exit_code == 0
+    assert result.stdout.startswith("scorecard ") and result.stdout.strip().split()[-1][0].isdigit()
+
+
 def test_score_rejects_values_for_unknown_kpis(tmp_path):
     values = tmp_path / "values.csv"
     values.write_text("kpi_id,value\nit_spnd,100\n")
@@ -186,7 +205,8 @@ def test_score_with_invalid_config_says_the_first_problem_in_one_line(tmp_path):
     assert result.stderr.startswith("error: scorecard.perspectives[0].objectives[0].kpis[0]")
 
 
-def test_generate_writes_the_data_set_and_manual_values(tmp_path):
+def test_generate_writes_the_data_set_and_manual_values(tmp_path, monkeypatch):
+    monkeypatch.setenv(NOW_ENV, "2026-12-01T08:00:00Z")
     result = run("generate", "--out", str(tmp_path), "--days", "30", "--config", "scorecard.yaml")
     assert result.exit_code == 0, result.output
     for name in ["incidents.csv", "changes.csv", "deployments.csv", "pull_requests.csv", "values.csv"]:

@@ -25,7 +25,7 @@ def kpi(kpi_id: str, metric: str, **fields: object) -> dict[str, object]:
 
 
 # perspectives[0] = financial (1 objective, 1 KPI); perspectives[1] = internal_process, whose
-# objectives[0].kpis are [deploys, cfr, lead_time]: kpis[2] is the PRODUCT.md example path.
+# objectives[0].kpis are [deploys, cfr, lead_time]: kpis[2] is the example path in scoring/config.py.
 BASE: dict[str, object] = {
     "services": {"checkout": {"github_repos": ["acme/checkout"]}, "search": {"github_repos": ["acme/search"]}},
     "metrics": {"failure_severities": ["sev1", "sev2"], "change_failure_window": "24h"},
@@ -239,11 +239,13 @@ def test_target_equal_to_baseline():
         ("deployment_frequency", {"stretch": 3}, "stretch: must not be below target 4 for higher_is_better"),
         ("deployment_frequency", {"baseline": 6, "threshold": None, "stretch": None},
          "baseline: must be below target 4 for higher_is_better"),
+        ("deployment_frequency", {"threshold": -1}, "threshold: must not be below baseline 0 for higher_is_better"),
         # lower_is_better: baseline > target, threshold >= target >= stretch
         ("change_failure_rate", {"threshold": 3}, "threshold: must not be below target 4 for lower_is_better"),
         ("change_failure_rate", {"stretch": 5}, "stretch: must not be above target 4 for lower_is_better"),
         ("change_failure_rate", {"baseline": 2, "threshold": None, "stretch": None},
          "baseline: must be above target 4 for lower_is_better"),
+        ("change_failure_rate", {"threshold": 12}, "threshold: must not be above baseline 10 for lower_is_better"),
     ],
 )  # fmt: skip
 def test_limits_out_of_order_for_each_direction(metric, limits, expected):
@@ -262,6 +264,8 @@ def test_limits_out_of_order_for_each_direction(metric, limits, expected):
         ("deployment_frequency", {"baseline": 0, "threshold": None, "target": 4, "stretch": None}),
         ("change_failure_rate", {"baseline": 10, "threshold": 4, "target": 4, "stretch": 4}),
         ("change_failure_rate", {"baseline": 10, "threshold": 6, "target": 4, "stretch": 0}),
+        ("deployment_frequency", {"baseline": 0, "threshold": 0, "target": 4, "stretch": None}),  # = baseline: ok
+        ("change_failure_rate", {"baseline": 10, "threshold": 10, "target": 4, "stretch": None}),
     ],
 )
 def test_limits_in_order_are_accepted(metric, limits):
@@ -269,6 +273,20 @@ def test_limits_in_order_are_accepted(metric, limits):
     kpi_of(data).update({"metric": metric, **limits})
     config = parse_config(data)
     assert config.scorecard.kpi("deploys").target == 4
+
+
+def test_a_threshold_on_the_bad_side_of_the_baseline_is_refused():
+    data = base()  # a value of 115 would be amber, yet score -0.5 (worse than the baseline)
+    kpi_of(data, perspective=0).update(baseline=110, threshold=120, target=100, stretch=None)
+    assert errors_of(data) == [
+        "scorecard.perspectives[0].objectives[0].kpis[0].threshold: must not be above baseline 110 for lower_is_better"
+    ]
+
+
+def test_a_baseline_out_of_order_is_the_one_problem_named_not_the_threshold_behind_it():
+    data = base()
+    kpi_of(data).update(baseline=6, threshold=3, target=4, stretch=None)  # 3 is below baseline 6 too
+    assert errors_of(data) == [f"{KPI}.baseline: must be below target 4 for higher_is_better"]
 
 
 def test_all_ordering_problems_of_one_kpi_at_once():
@@ -577,3 +595,24 @@ def test_a_warehouse_password_in_the_file_is_refused_without_echoing_it():
     ]
     data["warehouse"] = {"url": "postgresql+psycopg://bi@db.internal/scorecard"}
     assert parse_config(data).warehouse.url.endswith("/scorecard")
+
+
+@pytest.mark.parametrize(
+    ("query", "names"),
+    [("?password=s3cr3t-pw", "password"), ("?sslmode=require&sslpassword=s3cr3t-pw", "sslpassword"),
+     ("?PassWord=s3cr3t-pw&auth_token=s3cr3t-pw", "PassWord, auth_token"), ("?pass%77ord=s3cr3t-pw", "password")],
+)  # fmt: skip
+def test_a_warehouse_password_in_the_url_query_is_refused_without_echoing_it(query, names):
+    data = base()
+    data["warehouse"] = {"url": f"postgresql+psycopg://bi@db.internal/scorecard{query}"}
+    assert errors_of(data) == [
+        f"warehouse.url: holds a password (query parameter {names}): put the URL in SCORECARD_WAREHOUSE_URL"
+        " or the password in PGPASSWORD/.pgpass"
+    ]
+
+
+def test_a_warehouse_url_with_harmless_query_parameters_is_accepted():
+    data = base()
+    url = "postgresql+psycopg://bi@db.internal/scorecard?sslmode=verify-full&sslkey=/etc/pg/client.key&passfile=/pgpass"
+    data["warehouse"] = {"url": url}
+    assert parse_config(data).warehouse.url == url

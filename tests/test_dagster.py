@@ -1,8 +1,7 @@
 """The Dagster layer end to end: assets, checks, the nightly schedule, single-run backfills and `scorecard run`.
 
-Data: the simulator's 10 services, 20 days ending 2024-03-21 (so March 2024 is complete by now),
-a couple of bad rows per kind, and manual KPI values; the scorecard is the example scorecard.yaml
-with `sources.files` instead of the vendor APIs, into a throw-away SQLite warehouse.
+Data and config: tests/demo_files.py (the simulator's 10 services, 20 days ending 2024-03-21, fed to the
+example scorecard.yaml through `sources.files`, into a throw-away SQLite warehouse).
 """
 
 from __future__ import annotations
@@ -16,25 +15,22 @@ import pandas as pd
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, build_schedule_context, materialize
+from demo_files import FIRST_DAY, LAST_DAY, ROOT, write_config, write_data
 from typer.testing import CliRunner
 
 from connectors.records import KINDS
-from connectors.simulator.generate import DatasetSpec, generate_dataset, generate_manual_values, write_dataset
 from pipelines import sources as sources_module
 from pipelines.assets import ASSETS, periods_to_score, rejected_share_check, touched_periods
 from pipelines.checks import CHECKS, kpi_coverage_problems
 from pipelines.cli import app
+from pipelines.clock import NOW_ENV, previous_day
 from pipelines.definitions import JOB_NAME, SCHEDULE_NAME, build_definitions
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
-from pipelines.clock import NOW_ENV, previous_day
 from pipelines.runner import RANGE_END_TAG, RANGE_START_TAG, STEPS
 from pipelines.settings import read_config
 from pipelines.sources import FilesSource, SourceBatch, SourceError, configured_sources
 from warehouse import Warehouse
 
-ROOT = Path(__file__).resolve().parents[1]
-SPEC = DatasetSpec(seed=11, days=20, end=pd.Timestamp("2024-03-21", tz="UTC"), bad_rows=1)
-FIRST_DAY, LAST_DAY = "2024-03-01", "2024-03-20"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 DERIVED_TABLES = ("metric_values", "kpi_scores", "node_scores")
 runner = CliRunner()
@@ -48,25 +44,7 @@ def _no_outside_settings(monkeypatch):
 
 @pytest.fixture(scope="module")
 def data_dir(tmp_path_factory) -> Path:
-    """The canonical CSV files and values.csv, written once for the module."""
-    folder = tmp_path_factory.mktemp("data")
-    write_dataset(generate_dataset(SPEC), folder)
-    example = read_config(ROOT / "scorecard.yaml")
-    ranges = {kpi.id: (kpi.baseline, kpi.target) for _, _, kpi in example.iter_kpis() if kpi.is_manual}
-    generate_manual_values(SPEC, ranges).to_csv(folder / "values.csv", index=False)
-    return folder
-
-
-def write_config(folder: Path, data_dir: Path, **changes) -> Path:
-    """The example scorecard.yaml reading `data_dir`'s files into `folder`/warehouse.db."""
-    config = yaml.safe_load((ROOT / "scorecard.yaml").read_text())
-    files = {kind: str(data_dir / f"{kind}.csv") for kind in KINDS} | {"values": str(data_dir / "values.csv")}
-    config["sources"] = {"files": files}
-    config["warehouse"] = {"url": f"sqlite:///{folder / 'warehouse.db'}"}
-    config.update(changes)
-    path = folder / "scorecard.yaml"
-    path.write_text(yaml.safe_dump(config, sort_keys=False))
-    return path
+    return write_data(tmp_path_factory.mktemp("data"))
 
 
 class RecordingProgress(ProgressReporter):

@@ -11,6 +11,7 @@ from connectors.files import InputFileError, read_records
 from connectors.manual import read_manual_values
 
 HEADER = "source,source_id,service,severity,title,status,opened_at,resolved_at,caused_by_change,updated_at\n"
+ROW = {"source": "pd", "source_id": "1", "service": "a", "opened_at": "2026-03-01T10:00:00Z"}
 
 
 def write(tmp_path, name, text):
@@ -40,8 +41,70 @@ def test_json_lines_with_a_bad_line_keep_the_good_ones(tmp_path):
     assert list(records.good["source_id"]) == ["1"]
     assert records.good.loc[0, "tags"] == ["x"]
     reasons = dict(zip(records.rejected["row"], records.rejected["reason"], strict=True))
-    assert reasons[2].startswith("bad JSON")
+    assert reasons[2] == "bad JSON: Expecting property name enclosed in double quotes at column 2"
     assert "no UTC offset" in reasons[4]
+
+
+def test_bad_json_lines_give_the_decoders_message_and_no_empty_column(tmp_path):
+    bad = ['{"source": "pd" "source_id": "2"}', "[1, 2]", "null"]
+    lines = [json.dumps(ROW), *bad, json.dumps(ROW | {"opened_at": ""})]
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines) + "\n"))
+    assert records.rejection_lines() == [
+        "incidents.jsonl line 2: bad JSON: Expecting ',' delimiter at column 17",
+        "incidents.jsonl line 3: bad JSON: a line must hold one object, not an array",
+        "incidents.jsonl line 4: bad JSON: a line must hold one object, not null",
+        "incidents.jsonl line 5: opened_at: missing",
+    ]
+
+
+def test_json_lines_that_are_all_bad_are_rejected_lines_not_missing_columns(tmp_path):
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "{bad\n[1]\n"))
+    assert records.good.empty and str(records.good["opened_at"].dtype) == "datetime64[ns, UTC]"
+    assert records.rejection_lines() == [
+        "incidents.jsonl line 1: bad JSON: Expecting property name enclosed in double quotes at column 2",
+        "incidents.jsonl line 2: bad JSON: a line must hold one object, not an array",
+    ]
+
+
+def test_json_lines_split_at_newlines_only_and_a_byte_order_mark_is_ignored(tmp_path):
+    # U+2028 is valid inside a JSON string; str.splitlines() would cut the record in two.
+    first = json.dumps(ROW | {"title": "down\u2028again"}, ensure_ascii=False)
+    path = write(tmp_path, "incidents.jsonl", "\ufeff" + first + "\n{bad\n")
+    records = read_records("incidents", path)
+    assert list(records.good["title"]) == ["down\u2028again"]
+    assert records.rejection_lines() == [
+        "incidents.jsonl line 2: bad JSON: Expecting property name enclosed in double quotes at column 2"
+    ]
+
+
+def test_json_lines_that_are_not_utf8_are_one_clear_error(tmp_path):
+    path = tmp_path / "incidents.jsonl"
+    path.write_bytes(b'{"title": "caf\xe9"}\n')  # Latin-1
+    with pytest.raises(InputFileError, match=r"incidents.jsonl: not UTF-8 text \(byte 15: invalid continuation byte\)"):
+        read_records("incidents", path)
+
+
+def test_a_bad_json_array_names_line_and_column(tmp_path):
+    path = write(tmp_path, "incidents.json", "[\n" + json.dumps(ROW) + ",\n]\n")
+    with pytest.raises(InputFileError, match=r"incidents.json: bad JSON: Expecting value at line 3, column 1$"):
+        read_records("incidents", path)
+
+
+def test_same_time_duplicates_with_other_content_are_counted(tmp_path):
+    row = "pd,1,checkout,P1,down,{status},2026-03-01T10:00:00Z,,,2026-03-01T12:00:00Z\n"
+    path = write(tmp_path, "incidents.csv", HEADER + row.format(status="open") + row.format(status="resolved")
+                 + row.format(status="resolved").replace("pd,1,", "pd,2,") * 2)
+    records = read_records("incidents", path)
+    assert list(records.good["status"]) == ["resolved", "resolved"]
+    assert records.conflicting_duplicates == 1
+
+
+def test_same_time_duplicates_in_json_lines_compare_nested_values(tmp_path):
+    lines = [json.dumps(ROW | {"tags": ["x"]}), json.dumps(ROW | {"tags": ["x"]}),
+             json.dumps(ROW | {"source_id": "2", "tags": ["x"]}), json.dumps(ROW | {"source_id": "2", "tags": ["y"]})]
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines)))
+    assert list(records.good["tags"]) == [["x"], ["y"]]
+    assert records.conflicting_duplicates == 1
 
 
 def test_json_array_is_accepted(tmp_path):

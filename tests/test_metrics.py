@@ -476,14 +476,15 @@ def test_open_incident_runs_to_as_of():
     assert cell(result, "availability", period=D3) == NO_DATA
 
 
-def test_service_without_incidents_is_fully_available_with_null_mtbf():
-    """api is down 6 h on D1 (two outages, 75%); web has no incidents at all: 100% with sample 0, mtbf null.
+def test_monitored_service_without_incidents_is_fully_available_with_null_mtbf():
+    """api is down 6 h on D1 (two outages, 75%); web is monitored but has no incidents: 100% with sample 0,
+    mtbf null.
 
     all: availability mean(75, 100) = 87.5% over 2 overlapping outages; mtbf pools uptime: (18 + 24) / 2 = 21 h.
     """
     result = derive(incidents=[incident("api", at(D1, "10:00"), at(D1, "15:00")),
                                incident("api", at(D1, "18:00"), at(D1, "19:00"))],
-                    deployments=[deployment("web", at(D1, "10:00"))])
+                    deployments=[deployment("web", at(D1, "10:00"))], monitored=["api", "web"])
     assert cell(result, "availability", "web") == (approx(100.0), 0)
     assert cell(result, "mtbf", "web") == NO_DATA
     assert cell(result, "availability", "all") == (approx(87.5), 2)

@@ -12,6 +12,7 @@ from connectors.records import (
     Deployment,
     Incident,
     empty_frame,
+    normalise,
     normalise_frame,
     records_to_frame,
 )
@@ -94,6 +95,44 @@ def test_duplicates_without_updated_at_keep_the_later_row():
     rows = [incident(updated_at="", status="open"), incident(updated_at="", status="resolved")]
     good, _ = normalise_frame("incidents", frame(rows))
     assert list(good["status"]) == ["resolved"]
+
+
+def test_same_time_duplicates_keep_the_later_row_and_are_counted_when_they_differ():
+    rows = [incident(status="open"), incident(status="resolved"), incident(source_id="P2"), incident(source_id="P2")]
+    result = normalise("incidents", frame(rows))
+    assert list(zip(result.good["source_id"], result.good["status"], strict=True)) == [
+        ("P1", "resolved"), ("P2", "resolved")]
+    assert result.conflicting_duplicates == 1  # P1's open row; P2's rows are the same record twice
+
+
+@pytest.mark.parametrize(
+    ("rows", "count"),
+    [
+        # three rows of one time: the first differs from the kept third, the second is the same as it
+        ([incident(title="a"), incident(title="b"), incident(title="b")], 1),
+        ([incident(title="a"), incident(title="b"), incident(title="c")], 2),
+        # a tie at an older time than the kept row is no conflict: the newest row wins plainly
+        ([incident(title="a"), incident(title="b"), incident(title="c", updated_at="2026-03-01T13:00:00Z")], 0),
+        # the same values once normalised (P1 is sev1, +01:00 the same instant) are the same record
+        ([incident(severity="P1", opened_at="2026-03-01T11:00:00+01:00"), incident()], 0),
+        # undated rows tie too: the later row wins
+        ([incident(updated_at="", title="a"), incident(updated_at="", title="b")], 1),
+        # a rejected later row does not take part: the good row is kept, alone
+        ([incident(title="a"), incident(title="b", severity="P9")], 0),
+        # extras are content too
+        ([incident(team="sre"), incident(team="payments")], 1),
+    ],
+)  # fmt: skip
+def test_conflicting_duplicates_count_the_rows_that_lost_a_tie_with_other_content(rows, count):
+    assert normalise("incidents", frame(rows)).conflicting_duplicates == count
+
+
+def test_normalise_frame_is_normalise_as_a_pair():
+    rows = [incident(status="open"), incident(status="resolved"), incident(source_id="P2", severity="P9")]
+    good, rejected = normalise_frame("incidents", frame(rows))
+    result = normalise("incidents", frame(rows))
+    pd.testing.assert_frame_equal(good, result.good)
+    pd.testing.assert_frame_equal(rejected, result.rejected)
 
 
 def test_extra_columns_are_kept():

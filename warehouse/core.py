@@ -32,7 +32,7 @@ from warehouse.schema import (
 )
 from warehouse.schema import kpi_scores as kpi_scores_table
 from warehouse.schema import node_scores as node_scores_table
-from warehouse.urls import display_url, mask_text, parse_url
+from warehouse.urls import display_url, is_secret_query_key, mask_text, parse_url
 
 IN_LIST_CHUNK = 500  # period starts per `IN (...)`: far below either database's parameter limit
 _VIEW_ORDER = ["scorecard", "kpi_id", "period_start"]
@@ -43,11 +43,17 @@ def _now() -> datetime:
 
 
 def _one_line(error: BaseException, url: URL) -> str:
-    """The driver's first line of explanation, without any password."""
+    """The driver's first line of explanation, without any secret of the URL (even one echoed on its own)."""
     cause = getattr(error, "orig", None) or error
     lines = [line.strip() for line in str(cause).splitlines() if line.strip()]
     text = mask_text(lines[0] if lines else type(cause).__name__)
-    return text.replace(url.password, "***") if url.password else text
+    secrets = [url.password] if url.password else []
+    for key, value in url.query.items():
+        if is_secret_query_key(key):
+            secrets.extend([value] if isinstance(value, str) else value)
+    for secret in filter(None, secrets):
+        text = text.replace(str(secret), "***")
+    return text
 
 
 class Warehouse:

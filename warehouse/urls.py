@@ -1,8 +1,9 @@
-"""Warehouse URLs: parsing with friendly defaults, and display without the password."""
+"""Warehouse URLs: parsing with friendly defaults, and display without the password or other secrets."""
 
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote_plus
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
@@ -13,17 +14,37 @@ SUPPORTED = ("sqlite", "postgresql")
 # "postgresql://" would pick psycopg2, which the package does not install; psycopg 3 is the driver.
 _DRIVER_DEFAULTS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 _USERINFO_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
+_QUERY_PARAMETER = re.compile(r"([?&]([^=&?#\s'\"]+)=)([^&\s]*)")  # a value runs to the next & or space
+
+# Query parameters that hold a secret: a name (any case, `_ - .` and %-escapes ignored) ending
+# with one of these, such as libpq's password and sslpassword, auth_token or api_key; libpq's
+# sslkey names the client key's file, not a secret. scoring/config.py refuses the same names and
+# keeps a copy of both lists (scoring imports nothing outside scoring/); tests/test_urls.py holds
+# the copies equal.
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "key")
+NOT_SECRET_QUERY_KEYS = ("sslkey",)
+
+
+def is_secret_query_key(name: str) -> bool:
+    """Whether the URL query parameter `name` holds a secret (see SECRET_QUERY_KEYS)."""
+    word = re.sub(r"[_.\-]", "", unquote_plus(name).lower())
+    return word.endswith(SECRET_QUERY_KEYS) and word not in NOT_SECRET_QUERY_KEYS
 
 
 def mask_text(text: str) -> str:
-    """`text` with the password of any URL in it replaced by ***."""
-    return _USERINFO_PASSWORD.sub(r"\1***@", text)
+    """`text` with every secret of any URL in it replaced by ***: the password, secret query values."""
+    text = _USERINFO_PASSWORD.sub(r"\1***@", text)
+    return _QUERY_PARAMETER.sub(_mask_parameter, text)
+
+
+def _mask_parameter(match: re.Match[str]) -> str:
+    return match[1] + "***" if is_secret_query_key(match[2]) and match[3] else match[0]
 
 
 def display_url(url: str | URL) -> str:
-    """The URL for messages and logs: password masked."""
+    """The URL for messages and logs: password and secret query values masked."""
     if isinstance(url, URL):
-        return url.render_as_string(hide_password=True)
+        return mask_text(url.render_as_string(hide_password=True))
     return mask_text(url)
 
 
