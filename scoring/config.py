@@ -13,7 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, unquote_plus
 
 import pandas as pd
 import yaml
@@ -79,21 +79,25 @@ class _Model(BaseModel):
 # --- warehouse and sources ---------------------------------------------------------------
 
 
-# Copies of warehouse/urls.py's SECRET_QUERY_KEYS and NOT_SECRET_QUERY_KEYS (scoring imports nothing
-# outside scoring/); tests/test_urls.py holds them equal.
-_SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "key")
-_NOT_SECRET_QUERY_KEYS = ("sslkey",)
+# Query parameters of a database URL that hold a secret: a name (any case, `_ - .` and %-escapes
+# ignored) ending with one of these, such as libpq's password and sslpassword, auth_token or
+# api_key; libpq's sslkey names the client key's file, not a secret. The one rule: the config
+# refuses these names and warehouse/urls.py masks their values wherever a URL is shown.
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "key")
+NOT_SECRET_QUERY_KEYS = ("sslkey",)
 _PASSWORD_ADVICE = "put the URL in SCORECARD_WAREHOUSE_URL or the password in PGPASSWORD/.pgpass"
+
+
+def is_secret_query_key(name: str) -> bool:
+    """Whether the URL query parameter `name` holds a secret (see SECRET_QUERY_KEYS)."""
+    word = re.sub(r"[_.\-]", "", unquote_plus(name).lower())
+    return word.endswith(SECRET_QUERY_KEYS) and word not in NOT_SECRET_QUERY_KEYS
 
 
 def _secret_query_keys(url: str) -> list[str]:
     """Names of the URL's query parameters that hold a secret (`?password=...`, `&sslpassword=...`)."""
-    return [name for name, _ in parse_qsl(url.partition("?")[2], keep_blank_values=True) if _is_secret_key(name)]
-
-
-def _is_secret_key(name: str) -> bool:
-    word = re.sub(r"[_.\-]", "", name.lower())
-    return word.endswith(_SECRET_QUERY_KEYS) and word not in _NOT_SECRET_QUERY_KEYS
+    query = parse_qsl(url.partition("?")[2], keep_blank_values=True)
+    return [name for name, _ in query if is_secret_query_key(name)]
 
 
 class WarehouseConfig(_Model):
