@@ -18,18 +18,17 @@ import tempfile
 import time
 from pathlib import Path
 
-import pandas as pd
-
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.simulator.generate import DatasetSpec, generate_dataset, write_dataset  # noqa: E402
+from pipelines import clock  # noqa: E402
 from pipelines.settings import with_files_source  # noqa: E402
 
 
 def prepare(folder: Path, services: int, days: int, seed: int) -> tuple[Path, int]:
     names = tuple(f"svc-{number:03d}" for number in range(services))
-    spec = DatasetSpec(seed=seed, days=days, end=pd.Timestamp.now(tz="UTC").normalize(), services=names)
+    spec = DatasetSpec(seed=seed, days=days, end=clock.midnight(), services=names)
     frames = generate_dataset(spec)
     paths = write_dataset(frames, folder / "data")
     config = _config_for(folder, names)

@@ -31,11 +31,6 @@ def now() -> pd.Timestamp:
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
 
 
-def today() -> date:
-    """The current UTC day."""
-    return now().date()
-
-
 def midnight() -> pd.Timestamp:
     """The start (00:00 UTC) of the current UTC day."""
     return now().normalize()

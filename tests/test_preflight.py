@@ -89,6 +89,8 @@ def test_the_warehouse_url_from_the_environment_on_postgresql(tmp_path, data_dir
     run = invoke("run", "--config", str(config_path), "--from", DAY)
     assert run.exit_code == 0, run.output
     assert "warehouse        postgresql+psycopg://" in run.stdout
+    backfill = invoke("backfill", "--config", str(config_path), "--from", "2024-03-10", "--to", "2024-03-11")
+    assert backfill.exit_code == 0, backfill.output
     show = invoke("show", "--config", str(config_path), "--format", "json")
     assert show.exit_code == 0, show.output
     assert kpi_rows(postgres_url) > 0
