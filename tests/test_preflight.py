@@ -41,6 +41,14 @@ def data_dir(tmp_path_factory) -> Path:
     return write_data(tmp_path_factory.mktemp("data"))
 
 
+def copy_data(data_dir: Path, folder: Path) -> Path:
+    """A copy of the shared data files to spoil in one test."""
+    folder.mkdir()
+    for file in data_dir.iterdir():
+        (folder / file.name).write_bytes(file.read_bytes())
+    return folder
+
+
 def invoke(*args: str):
     return runner.invoke(app, list(args))
 
@@ -132,10 +140,7 @@ def spoil(path: Path, how: str) -> None:
 
 @pytest.mark.parametrize("how", ["garbage bytes", "empty file", "required column missing", "a directory"])
 def test_an_unreadable_file_stops_backfill_before_anything_is_written(tmp_path, data_dir, how):
-    data = tmp_path / "data"
-    data.mkdir()
-    for file in data_dir.iterdir():
-        (data / file.name).write_bytes(file.read_bytes())
+    data = copy_data(data_dir, tmp_path / "data")
     spoil(data / "incidents.csv", how)
     config_path = write_config(tmp_path, data)
     result = invoke("backfill", "--config", str(config_path), "--from", "2024-03-01", "--to", "2024-03-10")
@@ -147,10 +152,7 @@ def test_an_unreadable_file_stops_backfill_before_anything_is_written(tmp_path, 
 
 def test_an_unreadable_file_stops_every_asset_of_a_dagster_run(tmp_path, data_dir):
     """Outside the CLI's pre-flight too (a run from the UI): every step checks every file before it writes."""
-    data = tmp_path / "data"
-    data.mkdir()
-    for file in data_dir.iterdir():
-        (data / file.name).write_bytes(file.read_bytes())
+    data = copy_data(data_dir, tmp_path / "data")
     (data / "pull_requests.csv").write_bytes(b"")
     config_path = write_config(tmp_path, data)
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
@@ -258,10 +260,7 @@ def test_the_same_run_later_gives_the_same_rows(tmp_path, data_dir, monkeypatch)
 
 
 def test_the_summary_counts_dangling_links_and_same_time_duplicates(tmp_path, data_dir):
-    data = tmp_path / "data"
-    data.mkdir()
-    for file in data_dir.iterdir():
-        (data / file.name).write_bytes(file.read_bytes())
+    data = copy_data(data_dir, tmp_path / "data")
     incidents = pd.read_csv(data / "incidents.csv", dtype=str, keep_default_na=False)
     dangling = {**incidents.iloc[0].to_dict(), "source": "servicenow", "source_id": "INC9999999",
                 "service": "checkout", "severity": "sev1", "opened_at": "2024-03-12T11:00:00Z",
