@@ -33,14 +33,14 @@ from dagster import (
     multi_asset,
 )
 
-from connectors.manual import empty_values, read_manual_values
+from connectors.base import Source, in_window, record_times
+from connectors.files.manual import empty_values, read_manual_values
 from connectors.records import KINDS
 from pipelines import clock
+from pipelines.config import Config
 from pipelines.derive import current_period_start
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from pipelines.settings import metric_settings, monitored_services
-from pipelines.sources import Source, in_window, record_times
-from scoring.config import Config
 from scoring.dictionary import dictionary_frame
 from scoring.metrics import derive_metrics
 from scoring.periods import period_table, shift_periods, utc

@@ -14,9 +14,10 @@ import typer
 from rich.console import Console
 from rich.progress import Progress, TimeElapsedColumn
 
-from connectors.files import InputFileError
-from connectors.manual import empty_values, read_manual_values
+from connectors.files.manual import empty_values, read_manual_values
+from connectors.files.read import InputFileError
 from pipelines import clock, render
+from pipelines.config import read_config
 from pipelines.derive import (
     current_period_start,
     derive,
@@ -25,7 +26,7 @@ from pipelines.derive import (
     score_scorecard,
 )
 from pipelines.scorecard_table import in_config_order, scorecard_table
-from pipelines.settings import known_services, read_config, with_files_source
+from pipelines.settings import known_services, with_files_source
 from scoring.config import ConfigError
 from scoring.dictionary import METRICS
 from scoring.metrics import METRIC_COLUMNS
@@ -385,8 +386,8 @@ def _day_range(date_from: str | None, date_to: str | None) -> tuple[date, date]:
 
 
 def _run_job(config: Path | None, first: date, last: date, show_progress: bool) -> None:
+    from connectors.base import SourceError
     from pipelines import runner  # Dagster loads in a second or two: only the commands that run it pay for it
-    from pipelines.sources import SourceError
     from warehouse import WarehouseError
 
     try:

@@ -7,10 +7,10 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.files import FileRecords, read_records
+from connectors.files.read import FileRecords, read_records
 from connectors.records import KINDS, empty_frame
+from pipelines.config import Config
 from pipelines.settings import metric_settings, monitored_services
-from scoring.config import Config
 from scoring.metrics import derive_metrics
 from scoring.periods import floor_to_period, utc
 from scoring.scorecard import kpi_values_from_metrics, score

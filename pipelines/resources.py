@@ -13,9 +13,11 @@ from pathlib import Path
 from dagster import ConfigurableResource, EnvVar
 from pydantic import Field
 
-from pipelines.settings import read_config
-from pipelines.sources import Source, configured_sources, values_path
-from scoring.config import Config
+from connectors.base import Source
+from connectors.files.source import values_path
+from connectors.registry import configured_sources
+from pipelines.config import Config, read_config
+from pipelines.settings import source_context
 from warehouse import Warehouse
 
 CONFIG_ENV = "SCORECARD_CONFIG"
@@ -37,11 +39,11 @@ class ScorecardConfigResource(ConfigurableResource):
         return read_config(self.config_path)
 
     def sources(self, config: Config) -> list[Source]:
-        """The configured sources; raises SourceError for a missing file or credential."""
-        return configured_sources(config, self.config_path.resolve().parent)
+        """The configured sources, checked; raises SourceError for one that cannot run."""
+        return configured_sources(config.sources, source_context(config, self.config_path.resolve().parent))
 
     def values_path(self, config: Config) -> Path | None:
-        return values_path(config, self.config_path.resolve().parent)
+        return values_path(config.sources.files, self.config_path.resolve().parent)
 
 
 class WarehouseResource(ConfigurableResource):

@@ -27,13 +27,13 @@ from dagster import (
 from dagster._core.instance.ref import InstanceRef
 from rich.progress import Progress
 
-from connectors.manual import read_manual_values
+from connectors.files.manual import read_manual_values
 from connectors.records import KINDS
 from pipelines import clock
 from pipelines.assets import DAILY, PARTITIONS_START_ENV
+from pipelines.config import Config
 from pipelines.definitions import JOB_NAME, build_definitions
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
-from scoring.config import Config
 from warehouse.urls import display_url, mask_text
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"

@@ -1,4 +1,4 @@
-"""Reading `scorecard.yaml` from disk, and turning its sections into engine settings."""
+"""Turning the sections of `scorecard.yaml` into what the engine and the sources take."""
 
 from __future__ import annotations
 
@@ -7,25 +7,10 @@ from pathlib import Path
 
 import yaml
 
-from scoring.config import Config, ConfigError, parse_config
+from connectors import services
+from connectors.base import SourceContext
+from pipelines.config import Config, parse_config
 from scoring.metrics import MetricSettings
-
-
-def read_config(path: str | Path) -> Config:
-    """Load and validate a scorecard.yaml; every problem is raised as one ConfigError."""
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError([f"{path}: config file not found (pass --config PATH)"])
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as error:
-        mark = getattr(error, "problem_mark", None)
-        where = f" line {mark.line + 1}" if mark is not None else ""
-        problem = getattr(error, "problem", None) or str(error).splitlines()[0]
-        raise ConfigError([f"{path}{where}: not valid YAML ({problem})"]) from None
-    if not isinstance(data, dict):
-        raise ConfigError([f"{path}: expected a mapping with a scorecard: section"])
-    return parse_config(data)
 
 
 def metric_settings(config: Config | None) -> MetricSettings:
@@ -39,28 +24,19 @@ def metric_settings(config: Config | None) -> MetricSettings:
     )
 
 
-# The mappings of `services:` that name an incident source: a service mapped by one of them is monitored.
-INCIDENT_SOURCE_MAPPINGS = ("pagerduty_services", "servicenow_cis", "jira_components")
+def known_services(config: Config | None) -> set[str] | None:
+    """The service vocabulary records must use, or None when the config declares none."""
+    return services.known_services(config.services) if config is not None else None
 
 
 def monitored_services(config: Config | None) -> list[str] | None:
-    """The services availability and MTBF are figures of: those mapped to an incident source in `services:`.
-
-    None when `services:` maps no incident source at all: the metric engine then takes the services
-    with any incident record.
-    """
-    if config is None:
-        return None
-    mapped = [name for name, mapping in config.services.items()
-              if any(getattr(mapping, field) for field in INCIDENT_SOURCE_MAPPINGS)]  # fmt: skip
-    return sorted(mapped) or None
+    """The services availability and MTBF are figures of (connectors.services.monitored_services)."""
+    return services.monitored_services(config.services) if config is not None else None
 
 
-def known_services(config: Config | None) -> set[str] | None:
-    """The service vocabulary records must use, or None when the config declares none."""
-    if config is None or not config.services:
-        return None
-    return set(config.services)
+def source_context(config: Config, base_dir: Path) -> SourceContext:
+    """What every source factory gets besides its section: paths start at `base_dir` (the config's folder)."""
+    return SourceContext(base_dir, config.services, tuple(config.metrics.production_environments))
 
 
 def with_files_source(config_path: str | Path, files: dict[str, Path], out_path: str | Path,

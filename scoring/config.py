@@ -1,10 +1,10 @@
-"""The `scorecard.yaml` configuration as pydantic models.
+"""The scoring part of `scorecard.yaml` as pydantic models — `scorecard:` and `metrics:` — and the config kit
+every section uses: the `Model` base (unknown keys are errors), the value types, `ConfigError` and
+`format_errors`, which writes one `path: message` line per problem with the path in the file's own
+terms (`scorecard.perspectives[1].objectives[0].kpis[2].target: field required`).
 
-`parse_config(data)` validates the whole file at once and raises `ConfigError` listing every
-problem pydantic can find, one line each, written `path: message` with the path in the
-file's own terms (`scorecard.perspectives[1].objectives[0].kpis[2].target: field required`).
-Secrets never live in the file: source blocks name the environment variables that hold them.
-Reading the file and the environment is the caller's job; this module only validates data.
+The whole file (warehouse, sources, services, metrics, scorecard) is composed and parsed in
+pipelines/config.py; each source's section lives with its connector. This module only validates data.
 """
 
 from __future__ import annotations
@@ -13,7 +13,6 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
-from urllib.parse import parse_qsl, unquote_plus
 
 import pandas as pd
 import yaml
@@ -72,101 +71,10 @@ class ConfigError(Exception):
         super().__init__("\n".join(self.errors))
 
 
-class _Model(BaseModel):
+class Model(BaseModel):
+    """A config section: unknown keys are errors (a typo must not pass silently)."""
+
     model_config = ConfigDict(extra="forbid")
-
-
-# --- warehouse and sources ---------------------------------------------------------------
-
-
-# Query parameters of a database URL that hold a secret: a name (any case, `_ - .` and %-escapes
-# ignored) ending with one of these, such as libpq's password and sslpassword, auth_token or
-# api_key; libpq's sslkey names the client key's file, not a secret. The one rule: the config
-# refuses these names and warehouse/urls.py masks their values wherever a URL is shown.
-SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "key")
-NOT_SECRET_QUERY_KEYS = ("sslkey",)
-_PASSWORD_ADVICE = "put the URL in SCORECARD_WAREHOUSE_URL or the password in PGPASSWORD/.pgpass"
-
-
-def is_secret_query_key(name: str) -> bool:
-    """Whether the URL query parameter `name` holds a secret (see SECRET_QUERY_KEYS)."""
-    word = re.sub(r"[_.\-]", "", unquote_plus(name).lower())
-    return word.endswith(SECRET_QUERY_KEYS) and word not in NOT_SECRET_QUERY_KEYS
-
-
-def _secret_query_keys(url: str) -> list[str]:
-    """Names of the URL's query parameters that hold a secret (`?password=...`, `&sslpassword=...`)."""
-    query = parse_qsl(url.partition("?")[2], keep_blank_values=True)
-    return [name for name, _ in query if is_secret_query_key(name)]
-
-
-class WarehouseConfig(_Model):
-    url: Text = "sqlite:///scorecard.db"
-
-    @field_validator("url")
-    @classmethod
-    def _no_password(cls, url: str) -> str:
-        # scheme://user:password@host or ?password=...: a secret in the file; never echo it.
-        if re.match(r"^[\w+.-]+://[^/@:]*:[^/@]*@", url):
-            raise ValueError(f"holds a password: {_PASSWORD_ADVICE}")
-        secret_keys = _secret_query_keys(url)
-        if secret_keys:
-            raise ValueError(f"holds a password (query parameter {', '.join(secret_keys)}): {_PASSWORD_ADVICE}")
-        return url
-
-
-class GithubSource(_Model):
-    base_url: Text = "https://api.github.com"
-    token_env: EnvVarName = "GITHUB_TOKEN"
-    repos: list[Text] = []
-    production_environments: list[Text] | None = None  # None: metrics.production_environments
-
-
-class PagerDutySource(_Model):
-    base_url: Text = "https://api.pagerduty.com"
-    token_env: EnvVarName = "PAGERDUTY_TOKEN"
-    services: list[Text] = []
-
-
-class JiraSource(_Model):
-    base_url: Text
-    email_env: EnvVarName = "JIRA_EMAIL"
-    token_env: EnvVarName = "JIRA_TOKEN"
-    incident_jql: Text | None = None
-    change_jql: Text | None = None
-
-
-class ServiceNowSource(_Model):
-    base_url: Text
-    user_env: EnvVarName = "SN_USER"
-    password_env: EnvVarName = "SN_PASSWORD"
-
-
-class FilesSource(_Model):
-    """Canonical-record files (CSV or JSON lines) and a KPI values CSV, read instead of APIs."""
-
-    incidents: Text | None = None
-    changes: Text | None = None
-    deployments: Text | None = None
-    pull_requests: Text | None = None
-    values: Text | None = None
-
-
-class SourcesConfig(_Model):
-    github: GithubSource | None = None
-    pagerduty: PagerDutySource | None = None
-    jira: JiraSource | None = None
-    servicenow: ServiceNowSource | None = None
-    files: FilesSource | None = None
-
-
-class ServiceMapping(_Model):
-    """One service's names in each source (the shared service vocabulary)."""
-
-    github_repos: list[Text] = []
-    pagerduty_services: list[Text] = []
-    servicenow_cis: list[Text] = []
-    jira_components: list[Text] = []
 
 
 # --- metrics -----------------------------------------------------------------------------
@@ -196,7 +104,7 @@ def _duration(**amount: float) -> timedelta:
     return window
 
 
-class MetricsConfig(_Model):
+class MetricsConfig(Model):
     failure_severities: list[Severity] = Field(default=["sev1", "sev2"], min_length=1)
     change_failure_window: Annotated[timedelta, BeforeValidator(_parse_duration)] = timedelta(hours=24)
     production_environments: list[Text] = Field(default=["production", "prod"], min_length=1)
@@ -217,11 +125,11 @@ class MetricsConfig(_Model):
 # --- the scorecard -----------------------------------------------------------------------
 
 
-class KpiScope(_Model):
+class KpiScope(Model):
     service: Text  # a service under `services:`, or "all" for the organisation
 
 
-class Kpi(_Model):
+class Kpi(Model):
     id: Identifier
     name: Text
     metric: Text
@@ -296,7 +204,7 @@ class Kpi(_Model):
         return self.scope.service if self.scope else "all"
 
 
-class Objective(_Model):
+class Objective(Model):
     id: Identifier
     name: Text
     weight: Weight = 1.0
@@ -307,7 +215,7 @@ class Objective(_Model):
     kpis: list[Kpi] = Field(min_length=1)
 
 
-class Perspective(_Model):
+class Perspective(Model):
     id: Identifier
     name: Text
     weight: Weight = 1.0
@@ -317,7 +225,7 @@ class Perspective(_Model):
     objectives: list[Objective] = Field(min_length=1)
 
 
-class ScorecardConfig(_Model):
+class ScorecardConfig(Model):
     name: Text
     review_period: ReviewPeriod = "month"
     amber_performance: float = Field(default=0.7, gt=0, lt=1)
@@ -339,7 +247,7 @@ class ScorecardConfig(_Model):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ScorecardConfig:
-        problems = _duplicate_id_problems(self)
+        problems = duplicate_id_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -395,7 +303,7 @@ def _with_paths(scorecard: Any, level: str) -> Iterator[tuple[str, Any]]:
                 yield f"{path}.kpis[{k}]", kpi
 
 
-def _duplicate_id_problems(scorecard: Any) -> list[str]:
+def duplicate_id_problems(scorecard: Any) -> list[str]:
     """Lines `relative.path.id: duplicate ...` for ids used twice (ids are unique per level)."""
     problems = []
     for level, kind in (("perspectives", "perspective"), ("objectives", "objective"), ("kpis", "KPI")):
@@ -414,7 +322,7 @@ def _duplicate_id_problems(scorecard: Any) -> list[str]:
     return problems
 
 
-def _scope_problems(scorecard: Any, service_names: list[str]) -> list[str]:
+def scope_problems(scorecard: Any, service_names: list[str]) -> list[str]:
     """Lines `scorecard.<path>.scope.service: unknown service ...` when services are listed."""
     if not service_names:
         return []
@@ -429,78 +337,10 @@ def _scope_problems(scorecard: Any, service_names: list[str]) -> list[str]:
     return problems
 
 
-class Config(_Model):
-    warehouse: WarehouseConfig = WarehouseConfig()
-    sources: SourcesConfig = SourcesConfig()
-    services: dict[str, ServiceMapping] = {}
-    metrics: MetricsConfig = MetricsConfig()
-    scorecard: ScorecardConfig
-
-    @model_validator(mode="before")
-    @classmethod
-    def _empty_sections_default(cls, data: Any) -> Any:
-        # `sources:` with only comments under it loads as None: take it as "use the defaults".
-        if isinstance(data, dict):
-            return {key: value for key, value in data.items() if not (value is None and key != "scorecard")}
-        return data
-
-    @field_validator("services")
-    @classmethod
-    def _service_names(cls, services: dict[str, ServiceMapping]) -> dict[str, ServiceMapping]:
-        if "all" in services:  # the leading `all: ` puts the line on `services.all`
-            raise ValueError("all: 'all' is reserved for the organisation-wide rows; rename that service")
-        return services
-
-    @model_validator(mode="after")
-    def _scoped_services_exist(self) -> Config:
-        problems = _scope_problems(self.scorecard, list(self.services))
-        if problems:
-            raise ValueError("\n".join(problems))
-        return self
-
-    def iter_kpis(self) -> Iterator[tuple[Perspective, Objective, Kpi]]:
-        return self.scorecard.iter_kpis()
-
-
-# --- parsing and error messages ----------------------------------------------------------
-
 _LEADING_PATH = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_][\w]*(?:\[\d+\])*)*): (.*)$", re.DOTALL)
 
 
-def parse_config(data: Any) -> Config:
-    """Validate a loaded scorecard.yaml; raises ConfigError listing every problem found."""
-    if data is None:
-        raise ConfigError(["config: the file is empty (expected sections such as scorecard:)"])
-    if not isinstance(data, dict):
-        raise ConfigError([f"config: expected a mapping of sections, got {type(data).__name__}"])
-    try:
-        return Config.model_validate(data)
-    except ValidationError as error:
-        lines = format_errors(error) + _raw_cross_check_problems(data)
-        raise ConfigError(list(dict.fromkeys(lines))) from None
-
-
-def _raw_cross_check_problems(data: dict[str, Any]) -> list[str]:
-    """Duplicate ids and unknown scope services, read from the raw file data."""
-    scorecard = data.get("scorecard")
-    if not isinstance(scorecard, dict):
-        return []
-    services = data.get("services")
-    service_names = [str(name) for name in services] if isinstance(services, dict) else []
-    duplicates = [f"scorecard.{line}" for line in _duplicate_id_problems(scorecard)]
-    return duplicates + _scope_problems(scorecard, service_names)
-
-
-def parse_config_text(text: str) -> Config:
-    """`parse_config` over YAML text; YAML syntax errors become a ConfigError too."""
-    try:
-        data = yaml.safe_load(text)
-    except yaml.YAMLError as error:
-        raise ConfigError([f"config: not valid YAML: {_yaml_problem(error)}"]) from None
-    return parse_config(data)
-
-
-def _yaml_problem(error: yaml.YAMLError) -> str:
+def yaml_problem(error: yaml.YAMLError) -> str:
     """Where and what, without PyYAML's echo of the offending line (it may hold a pasted secret)."""
     if not isinstance(error, yaml.MarkedYAMLError):
         return " ".join(str(error).split())

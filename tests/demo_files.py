@@ -11,7 +11,7 @@ import yaml
 
 from connectors.records import KINDS
 from connectors.simulator.generate import DatasetSpec, generate_dataset, generate_manual_values, write_dataset
-from pipelines.settings import read_config
+from pipelines.config import read_config
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = DatasetSpec(seed=11, days=20, end=pd.Timestamp("2024-03-21", tz="UTC"), bad_rows=1)

@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
-from scoring.config import Config, ConfigError, parse_config, parse_config_text
+from pipelines.config import Config, parse_config, parse_config_text
+from scoring.config import ConfigError
 
 ROOT_CONFIG = Path(__file__).resolve().parents[1] / "scorecard.yaml"
 KPI = "scorecard.perspectives[1].objectives[0].kpis[0]"  # `deploys` in BASE

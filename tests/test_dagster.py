@@ -18,17 +18,18 @@ from dagster import AssetKey, DagsterInstance, build_schedule_context, materiali
 from demo_files import FIRST_DAY, LAST_DAY, ROOT, write_config, write_data
 from typer.testing import CliRunner
 
+from connectors import registry
+from connectors.base import SourceBatch, SourceError, empty_batch
+from connectors.files.source import FilesSource
 from connectors.records import KINDS
-from pipelines import sources as sources_module
 from pipelines.assets import ASSETS, periods_to_score, rejected_share_check, touched_periods
 from pipelines.checks import CHECKS, kpi_coverage_problems
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV, previous_day
+from pipelines.config import read_config
 from pipelines.definitions import JOB_NAME, SCHEDULE_NAME, build_definitions
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from pipelines.runner import RANGE_END_TAG, RANGE_START_TAG, STEPS
-from pipelines.settings import read_config
-from pipelines.sources import FilesSource, SourceBatch, SourceError, configured_sources
 from warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -240,21 +241,22 @@ def test_a_missing_credential_stops_the_sources(tmp_path, data_dir, monkeypatch)
             pass
 
         def fetch(self, kind, start, end) -> SourceBatch:
-            return sources_module.empty_batch(kind)
+            return empty_batch(kind)
 
-    monkeypatch.setitem(sources_module.SOURCE_FACTORIES, "github", lambda config, base: StubSource())
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: StubSource())
     monkeypatch.delenv("SCORECARD_TEST_GITHUB_TOKEN", raising=False)
     config_path = write_config(tmp_path, data_dir)
     config = yaml.safe_load(config_path.read_text())
     config["sources"]["github"] = {"token_env": "SCORECARD_TEST_GITHUB_TOKEN", "repos": ["acme/checkout"]}
     config_path.write_text(yaml.safe_dump(config))
+    resource = ScorecardConfigResource(path=str(config_path))
     with pytest.raises(SourceError, match="SCORECARD_TEST_GITHUB_TOKEN is not set \\(sources.github.token_env\\)"):
-        configured_sources(read_config(config_path), tmp_path)
+        resource.sources(read_config(config_path))
     result = runner.invoke(app, ["run", "--config", str(config_path), "--from", "2024-03-11"])
     assert result.exit_code == 2 and result.stderr.startswith("error: environment variable SCORECARD_TEST_GITHUB")
     assert not (tmp_path / "warehouse.db").exists()
     monkeypatch.setenv("SCORECARD_TEST_GITHUB_TOKEN", "ghp_secret")
-    assert [s.name for s in configured_sources(read_config(config_path), tmp_path)] == ["github", "files"]
+    assert [s.name for s in resource.sources(read_config(config_path))] == ["github", "files"]
 
 
 def test_kpi_coverage_problems_name_missing_and_valueless_kpis():
@@ -345,7 +347,7 @@ def test_cli_reports_a_failed_step_in_one_line_and_exits_1(tmp_path, data_dir, m
         def fetch(self, kind, start, end) -> SourceBatch:
             raise RuntimeError(f"{kind}: the API said no")
 
-    monkeypatch.setitem(sources_module.SOURCE_FACTORIES, "github", lambda config, base: BrokenSource())
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: BrokenSource())
     config_path = write_config(tmp_path, data_dir)
     config = yaml.safe_load(config_path.read_text())
     config["sources"] = {"github": {"token_env": "SCORECARD_TEST_GITHUB_TOKEN"}}

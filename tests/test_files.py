@@ -7,8 +7,8 @@ import json
 import pandas as pd
 import pytest
 
-from connectors.files import InputFileError, read_records
-from connectors.manual import read_manual_values
+from connectors.files.manual import read_manual_values
+from connectors.files.read import InputFileError, read_records
 
 HEADER = "source,source_id,service,severity,title,status,opened_at,resolved_at,caused_by_change,updated_at\n"
 ROW = {"source": "pd", "source_id": "1", "service": "a", "opened_at": "2026-03-01T10:00:00Z"}

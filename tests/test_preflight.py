@@ -213,7 +213,7 @@ def test_a_failed_step_keeps_the_drivers_reason_not_sqlalchemys_footer():
                "[SQL: INSERT INTO deployments (source) VALUES (?)]\n[parameters: ('github',)]\n"
                "(Background on this error at: https://sqlalche.me/e/21/e3q8)\n")  # fmt: skip
     assert error_line(message) == "OperationalError: (sqlite3.OperationalError) attempt to write a readonly database"
-    assert error_line("pipelines.sources.SourceError: sources.files.incidents: x\n") == (
+    assert error_line("connectors.base.SourceError: sources.files.incidents: x\n") == (
         "SourceError: sources.files.incidents: x")
     assert error_line("connection to postgresql://u:pw@h/db failed") == "connection to postgresql://u:***@h/db failed"
 

@@ -14,7 +14,8 @@ from functools import partial
 import pandas as pd
 import pytest
 
-from scoring.config import ScorecardConfig, parse_config
+from pipelines.config import parse_config
+from scoring.config import ScorecardConfig
 from scoring.scorecard import (
     KPI_SCORE_COLUMNS,
     NODE_SCORE_COLUMNS,

@@ -5,9 +5,14 @@ from __future__ import annotations
 import pytest
 from sqlalchemy.engine import make_url
 
-from scoring import config
-from warehouse import Warehouse, WarehouseError, urls
+from pipelines.config import parse_config
+from scoring.config import ConfigError
+from warehouse import Warehouse, WarehouseError
 from warehouse.urls import display_url, is_secret_query_key, mask_text, parse_url
+
+KPI = {"id": "k", "name": "K", "metric": "mttr", "baseline": 10, "target": 2}
+MINIMAL_SCORECARD = {"name": "S", "perspectives": [
+    {"id": "p", "name": "P", "objectives": [{"id": "o", "name": "O", "kpis": [KPI]}]}]}
 
 
 @pytest.mark.parametrize(
@@ -46,12 +51,16 @@ def test_which_query_parameters_hold_a_secret(name, secret):
     assert is_secret_query_key(name) is secret
 
 
-def test_the_config_refuses_the_same_query_parameters_it_masks():
-    assert urls.is_secret_query_key is config.is_secret_query_key
-    for name in ["password", "sslpassword", "Auth.Token", "api-key"]:
-        assert config._secret_query_keys(f"postgresql://h/db?sslmode=require&{name}=x") == [name]
-    for name in ["sslkey", "ssl_key", "sslmode", "passfile"]:
-        assert config._secret_query_keys(f"postgresql://h/db?{name}=x") == []
+@pytest.mark.parametrize("name", ["password", "sslpassword", "Auth.Token", "api-key", "sslkey", "ssl_key", "sslmode",
+                                  "passfile"])
+def test_the_config_refuses_the_same_query_parameters_it_masks(name):
+    """One rule (warehouse.urls.is_secret_query_key): what is masked when shown is refused in the file."""
+    data = {"warehouse": {"url": f"postgresql://h/db?sslmode=require&{name}=x"}, "scorecard": MINIMAL_SCORECARD}
+    if is_secret_query_key(name):
+        with pytest.raises(ConfigError, match=f"warehouse.url: holds a password \\(query parameter {name}\\)"):
+            parse_config(data)
+    else:
+        assert parse_config(data).warehouse.url.endswith(f"{name}=x")
 
 
 @pytest.mark.parametrize(

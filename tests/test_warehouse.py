@@ -19,7 +19,7 @@ from alembic.runtime.migration import MigrationContext
 from alembic.script import ScriptDirectory
 
 from connectors.records import REJECTED_COLUMNS, SCHEMAS, empty_frame, normalise_frame
-from scoring.config import parse_config_text
+from pipelines.config import parse_config_text
 from scoring.dictionary import METRICS, dictionary_frame
 from scoring.metrics import METRIC_COLUMNS, derive_metrics
 from scoring.scorecard import KPI_SCORE_COLUMNS, NODE_SCORE_COLUMNS, score

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import parse_qsl, unquote_plus
 
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.exc import ArgumentError
 
-from scoring.config import is_secret_query_key  # the one rule of which query parameters are secret
 from warehouse.errors import WarehouseError
 
 SUPPORTED = ("sqlite", "postgresql")
@@ -15,6 +15,26 @@ SUPPORTED = ("sqlite", "postgresql")
 _DRIVER_DEFAULTS = {"postgresql": "postgresql+psycopg", "postgres": "postgresql+psycopg"}
 _USERINFO_PASSWORD = re.compile(r"(://[^:/@]*:)[^@]*@")
 _QUERY_PARAMETER = re.compile(r"([?&]([^=&?#\s'\"]+)=)([^&\s]*)")  # a value runs to the next & or space
+
+# Query parameters that hold a secret: a name (any case, `_ - .` and %-escapes ignored) ending with
+# one of these, such as libpq's password and sslpassword, auth_token or api_key; libpq's sslkey names
+# the client key's file, not a secret. The one rule: the config refuses these names in a URL
+# (pipelines/config.py) and every URL shown has their values masked.
+SECRET_QUERY_KEYS = ("password", "passwd", "pwd", "pass", "secret", "token", "credential", "credentials", "key")
+NOT_SECRET_QUERY_KEYS = ("sslkey",)
+
+
+def is_secret_query_key(name: str) -> bool:
+    """Whether the URL query parameter `name` holds a secret (see SECRET_QUERY_KEYS)."""
+    word = re.sub(r"[_.\-]", "", unquote_plus(name).lower())
+    return word.endswith(SECRET_QUERY_KEYS) and word not in NOT_SECRET_QUERY_KEYS
+
+
+def secret_query_keys(url: str) -> list[str]:
+    """Names of the URL's query parameters that hold a secret (`?password=...`, `&sslpassword=...`)."""
+    query = parse_qsl(url.partition("?")[2], keep_blank_values=True)
+    return [name for name, _ in query if is_secret_query_key(name)]
+
 
 def mask_text(text: str) -> str:
     """`text` with every secret of any URL in it replaced by ***: the password, secret query values."""

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.files import InputFileError
+from connectors.files.read import InputFileError
 from scoring.periods import period_start
 
 

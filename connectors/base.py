@@ -1,0 +1,83 @@
+"""What every source is: the `Source` protocol, what it returns (`SourceBatch`), how it fails (`SourceError`),
+and the one rule of windowing a record by time.
+
+A source turns (kind, [start, end)) into the canonical records of that kind *updated* in the window,
+already normalised (`good`), plus the rows it could not read (`rejected`). Sources know nothing
+about the warehouse: the Dagster assets write what they return.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Protocol
+
+import pandas as pd
+
+from connectors.records import REJECTED_COLUMNS, empty_frame
+from connectors.services import Services
+
+# When a record happened, newest first: a record without updated_at is placed by its event time.
+RECORD_TIME_COLUMNS: dict[str, tuple[str, ...]] = {
+    "incidents": ("updated_at", "opened_at"),
+    "changes": ("updated_at", "implemented_at"),
+    "deployments": ("updated_at", "deployed_at"),
+    "pull_requests": ("updated_at", "merged_at", "created_at"),
+}
+
+
+class SourceError(Exception):
+    """A source that cannot run: no connector, a missing credential, an unreadable file. The message names
+    the config path and no secret."""
+
+
+@dataclass
+class SourceBatch:
+    """What one source returned for one kind and window."""
+
+    good: pd.DataFrame  # typed like normalise_frame's good output
+    rejected: pd.DataFrame  # REJECTED_COLUMNS
+    same_time_conflicts: int = 0  # rows that lost a tie on (source, source_id, updated_at) to other content
+
+    @property
+    def read(self) -> int:
+        return len(self.good) + len(self.rejected)
+
+
+class Source(Protocol):
+    name: str
+
+    def check(self) -> None:
+        """Raise SourceError if the source cannot run at all (the pre-flight: before anything is written)."""
+        ...
+
+    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp) -> SourceBatch:
+        """Records of `kind` updated in [start, end) (UTC)."""
+        ...
+
+
+@dataclass(frozen=True)
+class SourceContext:
+    """What every source factory gets besides its own config section."""
+
+    base_dir: Path  # relative paths in scorecard.yaml start here (the file's folder)
+    services: Services  # the service vocabulary and each source's names for a service
+    production_environments: tuple[str, ...]  # metrics.production_environments, unless a source overrides it
+
+
+def empty_batch(kind: str) -> SourceBatch:
+    return SourceBatch(empty_frame(kind), pd.DataFrame({c: pd.Series([], dtype=object) for c in REJECTED_COLUMNS}))
+
+
+def record_times(frame: pd.DataFrame, kind: str) -> pd.Series:
+    """Each record's time for windowing: updated_at, else its event time (UTC; NaT if none)."""
+    stamps = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
+    for column in RECORD_TIME_COLUMNS[kind]:
+        if column in frame.columns:
+            parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
+            stamps = stamps.fillna(parsed.dt.as_unit("ns"))
+    return stamps
+
+
+def in_window(stamps: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    return (stamps >= start) & (stamps < end)

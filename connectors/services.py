@@ -1,0 +1,44 @@
+"""The one service vocabulary (`services:` in scorecard.yaml) and each source's names for a service.
+
+Every connector maps its vendor entity — a GitHub repo, a PagerDuty service, a ServiceNow CI, a Jira
+component — to a service name here; an entity no service claims maps to UNMAPPED (kept, out of the
+metrics, counted by a check).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from scoring.config import Model, Text
+
+UNMAPPED = "unmapped"
+# The mappings that name an incident source: a service mapped by one of them is monitored.
+INCIDENT_SOURCE_MAPPINGS = ("pagerduty_services", "servicenow_cis", "jira_components")
+
+
+class ServiceMapping(Model):
+    """One service's names in each source."""
+
+    github_repos: list[Text] = []
+    pagerduty_services: list[Text] = []
+    servicenow_cis: list[Text] = []
+    jira_components: list[Text] = []
+
+
+Services = Mapping[str, ServiceMapping]
+
+
+def known_services(services: Services) -> set[str] | None:
+    """The service vocabulary records must use, or None when none is declared (any name goes)."""
+    return set(services) or None
+
+
+def monitored_services(services: Services) -> list[str] | None:
+    """The services availability and MTBF are figures of: those mapped to an incident source.
+
+    None when no service maps an incident source at all: the metric engine then takes the services
+    with any incident record.
+    """
+    mapped = [name for name, mapping in services.items()
+              if any(getattr(mapping, field) for field in INCIDENT_SOURCE_MAPPINGS)]  # fmt: skip
+    return sorted(mapped) or None
