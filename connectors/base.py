@@ -3,7 +3,8 @@ and the one rule of windowing a record by time.
 
 A source turns (kind, [start, end)) into the canonical records of that kind *updated* in the window,
 already normalised (`good`), plus the rows it could not read (`rejected`). Sources know nothing
-about the warehouse: the Dagster assets write what they return.
+about the warehouse: the Dagster assets write what they return, and keep each source's cursor.
+A vendor record keeps its payload in an extra `payload` column (a dict), stored in the fact's `raw`.
 """
 
 from __future__ import annotations
@@ -38,6 +39,7 @@ class SourceBatch:
     good: pd.DataFrame  # typed like normalise_frame's good output
     rejected: pd.DataFrame  # REJECTED_COLUMNS
     same_time_conflicts: int = 0  # rows that lost a tie on (source, source_id, updated_at) to other content
+    cursor: str | None = None  # the source's new sync_state cursor for this kind; stored once `good` has landed
 
     @property
     def read(self) -> int:
@@ -51,8 +53,10 @@ class Source(Protocol):
         """Raise SourceError if the source cannot run at all (the pre-flight: before anything is written)."""
         ...
 
-    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp) -> SourceBatch:
-        """Records of `kind` updated in [start, end) (UTC)."""
+    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
+        """Records of `kind` updated in [start, end) (UTC). `cursor` is what the source last returned as
+        `SourceBatch.cursor` for this kind (None on the first run); the caller stores the new one only after
+        the batch's records have landed, so a run killed mid-sync resumes from the old cursor."""
         ...
 
 

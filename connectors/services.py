@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 
+import pandas as pd
+
 from scoring.config import Model, Text
 
 UNMAPPED = "unmapped"
@@ -42,3 +44,10 @@ def monitored_services(services: Services) -> list[str] | None:
     mapped = [name for name, mapping in services.items()
               if any(getattr(mapping, field) for field in INCIDENT_SOURCE_MAPPINGS)]  # fmt: skip
     return sorted(mapped) or None
+
+
+def service_names(services: Services, mapping: str, entities: pd.Series) -> pd.Series:
+    """The service each vendor entity belongs to (`mapping` is a ServiceMapping field, e.g. "github_repos"),
+    UNMAPPED for an entity no service claims (compared case-insensitively: repo names are not case-sensitive)."""
+    owners = {name.lower(): service for service, entry in services.items() for name in getattr(entry, mapping)}
+    return entities.astype(object).str.lower().map(owners).fillna(UNMAPPED)

@@ -226,9 +226,12 @@ def load_facts(scope: Scope, kind: str) -> dict[str, int]:
     counts = {"read": 0, "inserted": 0, "updated": 0, "unchanged": 0, "rejected": 0, "rejected_new": 0,
               "same_time_conflicts": 0}
     for source in scope.sources:
-        batch = source.fetch(kind, scope.start, scope.end)
+        cursor = scope.warehouse.get_cursor(source.name, kind)
+        batch = source.fetch(kind, scope.start, scope.end, cursor)
         result = scope.warehouse.upsert_facts(kind, batch.good)
         counts["rejected_new"] += scope.warehouse.write_rejected(kind, batch.rejected, source=source.name)
+        if batch.cursor is not None and batch.cursor != cursor:  # only once its records have landed
+            scope.warehouse.set_cursor(source.name, kind, batch.cursor)
         counts["read"] += batch.read
         counts["rejected"] += len(batch.rejected)
         counts["same_time_conflicts"] += batch.same_time_conflicts

@@ -240,7 +240,7 @@ def test_a_missing_credential_stops_the_sources(tmp_path, data_dir, monkeypatch)
         def check(self) -> None:
             pass
 
-        def fetch(self, kind, start, end) -> SourceBatch:
+        def fetch(self, kind, start, end, cursor=None) -> SourceBatch:
             return empty_batch(kind)
 
     monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: StubSource())
@@ -344,7 +344,7 @@ def test_cli_reports_a_failed_step_in_one_line_and_exits_1(tmp_path, data_dir, m
         def check(self) -> None:
             pass
 
-        def fetch(self, kind, start, end) -> SourceBatch:
+        def fetch(self, kind, start, end, cursor=None) -> SourceBatch:
             raise RuntimeError(f"{kind}: the API said no")
 
     monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: BrokenSource())

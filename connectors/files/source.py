@@ -29,7 +29,8 @@ class FilesSource:
         for kind in self.paths:
             self._records(kind)
 
-    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp) -> SourceBatch:
+    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
+        """The file's records updated in the window; files need no cursor (each run reads the whole file)."""
         if kind not in self.paths:
             return empty_batch(kind)
         records = self._records(kind)
