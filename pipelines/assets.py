@@ -36,6 +36,7 @@ from dagster import (
 from connectors.base import Source, in_window, record_times
 from connectors.files.manual import empty_values, read_manual_values
 from connectors.records import KINDS
+from connectors.services import UNMAPPED
 from pipelines import clock
 from pipelines.config import Config
 from pipelines.derive import current_period_start
@@ -148,11 +149,15 @@ def updated_records(facts: dict[str, pd.DataFrame], start: pd.Timestamp, end: pd
 def derive_touched(
     facts: dict[str, pd.DataFrame], config: Config, grain: str, periods: pd.DatetimeIndex, now: pd.Timestamp
 ) -> pd.DataFrame:
-    """metric_values rows of `grain` for exactly `periods`, derived from all facts as they stand at `now`."""
+    """metric_values rows of `grain` for exactly `periods`, derived from all facts as they stand at `now`.
+
+    Records of no configured service (service `unmapped`) are kept in the facts but stay out of the metrics.
+    """
     start = periods.min()
     end = next_periods(periods[-1:], grain)[0]
+    mapped = {kind: frame[frame["service"] != UNMAPPED] for kind, frame in facts.items()}
     values = derive_metrics(
-        facts["incidents"], facts["changes"], facts["deployments"], facts["pull_requests"],
+        mapped["incidents"], mapped["changes"], mapped["deployments"], mapped["pull_requests"],
         grain=grain, start=start, end=end, as_of=min(now, end), settings=metric_settings(config),
         services=sorted(config.services) or None, monitored=monitored_services(config),
     )  # fmt: skip

@@ -4,6 +4,7 @@ import pandas as pd
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check
 
 from connectors.records import KINDS
+from connectors.services import UNMAPPED
 from pipelines import clock
 from pipelines.resources import ScorecardConfigResource, WarehouseResource
 from pipelines.settings import metric_settings
@@ -29,6 +30,24 @@ def unique_keys_check(kind: str) -> AssetChecksDefinition:
         return AssetCheckResult(
             passed=duplicates.empty,
             metadata={"rows": len(facts), "duplicated_rows": len(duplicates), "examples": ", ".join(sample)},
+        )
+
+    return _check
+
+
+def unmapped_check(kind: str) -> AssetChecksDefinition:
+    @asset_check(asset=kind, name="unmapped_records", description=f"{kind} of a vendor entity (repo, PagerDuty "
+                 "service, CI, component) no service in `services:` claims: kept with service `unmapped`, out of the "
+                 "metrics. Map the entity to a service to count them.")  # fmt: skip
+    def _check(scorecard: ScorecardConfigResource, warehouse: WarehouseResource) -> AssetCheckResult:
+        with warehouse.connect(scorecard.load()) as connected:
+            facts = connected.read_facts(kind)
+        unmapped = facts[facts["service"] == UNMAPPED]
+        return AssetCheckResult(
+            passed=unmapped.empty,
+            severity=AssetCheckSeverity.WARN,
+            metadata={"rows": len(facts), "unmapped": len(unmapped),
+                      "examples": ", ".join((unmapped["source"] + "/" + unmapped["source_id"]).head(5))},  # fmt: skip
         )
 
     return _check
@@ -132,6 +151,7 @@ def rollup_coverage(scorecard: ScorecardConfigResource, warehouse: WarehouseReso
 
 CHECKS = [
     *(unique_keys_check(kind) for kind in KINDS),
+    *(unmapped_check(kind) for kind in KINDS),
     incidents_opened_before_resolved,
     dangling_change_links_check,
     every_kpi_scored,

@@ -410,3 +410,74 @@ def test_generate_writes_a_config_fed_by_the_files_and_backfill_days_runs_it(tmp
     assert f"scorecard: {first} .. {previous_day(pd.Timestamp(today, tz='UTC'))} (5 days) in one run" in backfill.stdout
     assert "rejected 20" in backfill.stdout
     assert not runner.invoke(app, ["backfill", "--config", str(out / "scorecard.yaml")]).exit_code == 0
+
+
+# ---------------------------------------------------------------------------------------------
+# What vendor sources rely on: cursors stored after the records land, unmapped records out of the metrics
+
+
+def vendor_stub(batches: list, received: list):
+    """A `github` source serving `batches` in turn (deployments only), recording the cursors it is given."""
+
+    class Stub:
+        name = "github"
+
+        def check(self) -> None:
+            pass
+
+        def fetch(self, kind, start, end, cursor=None) -> SourceBatch:
+            if kind != "deployments":
+                return empty_batch(kind)
+            received.append(cursor)
+            return batches.pop(0)
+
+    return Stub()
+
+
+def deployments_batch(rows: list[dict], cursor: str | None) -> SourceBatch:
+    from connectors.records import normalise
+
+    frame = pd.DataFrame(rows, dtype=object)
+    result = normalise("deployments", frame, None)
+    return SourceBatch(result.good, result.rejected, cursor=cursor)
+
+
+def test_a_vendor_cursor_is_stored_after_its_records_land_and_given_back(tmp_path, data_dir, monkeypatch):
+    row = {"source": "github", "source_id": "acme/legacy/1", "service": "unmapped", "environment": "production",
+           "sha": "a", "deployed_at": "2024-03-12T10:00:00Z", "status": "success",
+           "updated_at": "2024-03-12T10:05:00Z"}  # fmt: skip
+    received: list = []
+    batches = [deployments_batch([row], "page-7"), deployments_batch([{**row, "source_id": "acme/legacy/2"}], "page-8")]
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: vendor_stub(batches, received))
+    monkeypatch.setenv("SCORECARD_TEST_GITHUB_TOKEN", "ghp_FAKE")
+    config_path = write_config(tmp_path, data_dir)
+    config = yaml.safe_load(config_path.read_text())
+    config["sources"]["github"] = {"token_env": "SCORECARD_TEST_GITHUB_TOKEN", "repos": ["acme/legacy"]}
+    config_path.write_text(yaml.safe_dump(config))
+    first = runner.invoke(app, ["run", "--config", str(config_path), "--from", "2024-03-12"])
+    assert first.exit_code == 0, first.output
+    assert "warning: deployments:unmapped_records" in first.stdout
+    with warehouse_of(config_path) as warehouse:
+        assert warehouse.get_cursor("github", "deployments") == "page-7"
+        metrics = warehouse.read_table("metric_values")
+        assert "unmapped" in set(warehouse.read_facts("deployments")["service"])
+    assert "unmapped" not in set(metrics["service"])
+    again = runner.invoke(app, ["run", "--config", str(config_path), "--from", "2024-03-13"])
+    assert again.exit_code == 0, again.output
+    assert received == [None, "page-7"]
+    with warehouse_of(config_path) as warehouse:
+        assert warehouse.get_cursor("github", "deployments") == "page-8"
+
+
+def test_a_cursor_is_not_stored_when_its_records_did_not_land(tmp_path, data_dir, monkeypatch):
+    unusable = SourceBatch(pd.DataFrame({"source": ["github"]}), empty_batch("deployments").rejected, cursor="page-9")
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: vendor_stub([unusable], []))
+    monkeypatch.setenv("SCORECARD_TEST_GITHUB_TOKEN", "ghp_FAKE")
+    config_path = write_config(tmp_path, data_dir)
+    config = yaml.safe_load(config_path.read_text())
+    config["sources"]["github"] = {"token_env": "SCORECARD_TEST_GITHUB_TOKEN"}
+    config_path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["run", "--config", str(config_path), "--from", "2024-03-12"])
+    assert result.exit_code == 1, result.output
+    with warehouse_of(config_path) as warehouse:
+        assert warehouse.get_cursor("github", "deployments") is None
