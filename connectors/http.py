@@ -8,12 +8,16 @@ through `rate_limit` (GitHub's `x-ratelimit-remaining`/`x-ratelimit-reset`, Page
 `ratelimit-remaining`/`ratelimit-reset`), so a spent budget waits for its reset instead of burning
 requests. When it gives up, `VendorHttpError` names the source, the endpoint (query values that
 could be secrets are not shown) and the last status. Credentials live in the session's headers
-only: no message, log line or stored payload of this module carries them.
+only: no message, log line or stored payload of this module carries them, no exception it raises
+carries a requests error as its context (their text quotes the URL, query and all), and urllib3's
+own DEBUG request lines lose their query strings (a filter this module puts on those loggers).
 """
 
 from __future__ import annotations
 
+import logging
 import random
+import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,6 +37,10 @@ MAX_WAIT_SECONDS = 900.0  # never sleep longer than this for one retry, whatever
 RateLimitWait = Callable[[requests.Response], float | None]  # seconds to wait before the next request, or None
 # A vendor that reports a rate limit inside a 200 body (GitHub GraphQL): body, headers -> seconds to wait, or None.
 BodyRateLimit = Callable[[Any, Mapping[str, str]], float | None]
+
+
+_DROPPED = (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
+            requests.exceptions.ContentDecodingError)  # fmt: skip
 
 
 class VendorHttpError(SourceError):
@@ -108,31 +116,49 @@ class VendorClient:
         try:
             return retrying(self._attempt, method, url, **kwargs)
         except _Retryable as failure:
-            raise VendorHttpError(f"{self._where(method, url)}: gave up after {self.attempts} attempts: "
-                                  f"{failure.what}") from None  # fmt: skip
+            what = failure.what
+        raise VendorHttpError(f"{self._where(method, url)}: gave up after {self.attempts} attempts: {what}")
 
     def close(self) -> None:
         self.session.close()
 
     def _attempt(self, method: str, url: str, **kwargs: Any) -> Page:
+        if urlsplit(url).netloc != urlsplit(self.base_url).netloc:  # e.g. a "next" link: the token stays home
+            raise VendorHttpError(f"{self._where(method, url)}: not sent: the host is not {self.source}'s "
+                                  f"({endpoint(self.base_url)}): it would carry the credential")  # fmt: skip
         self.requests_sent += 1
+        response, failed, retryable = None, "", False
         try:
             response = self.session.request(method, url, timeout=self.timeout, **kwargs)
-        except (requests.ConnectionError, requests.Timeout, requests.exceptions.ChunkedEncodingError,
-                requests.exceptions.ContentDecodingError) as error:  # fmt: skip
-            raise _Retryable(type(error).__name__) from None
+        except _DROPPED as error:
+            failed, retryable = type(error).__name__, True
+        except requests.RequestException as error:  # a URL requests cannot send: its message quotes the whole URL
+            failed = type(error).__name__
+        # Raised here, not in the except blocks: the requests error (its text has the URL and query) must not
+        # ride along as __context__ of what this module raises.
+        if retryable:
+            raise _Retryable(failed)
+        if response is None:
+            raise VendorHttpError(f"{self._where(method, url)}: {failed}")
         wait = self.rate_limit(response) if self.rate_limit is not None else None
-        if response.status_code in RETRY_STATUSES or (wait is not None and response.status_code in (403, 429)):
-            raise _Retryable(f"HTTP {response.status_code}", _retry_after(response) or wait)
+        retry_after = _retry_after(response)
+        # A 403/429 is a rate limit when the budget headers say spent or the vendor says when to come back
+        # (GitHub's secondary rate limit is a 403 with Retry-After while the primary budget is not spent).
+        limited = wait is not None or retry_after is not None
+        if response.status_code in RETRY_STATUSES or (limited and response.status_code in (403, 429)):
+            waits = [seconds for seconds in (retry_after, wait) if seconds is not None]
+            raise _Retryable(f"HTTP {response.status_code}", max(waits) if waits else None)
         if response.status_code in (401, 403):
             raise VendorAuthError(f"{self._where(method, url)}: HTTP {response.status_code}: the credential was "
                                   f"refused (check the {self.source} token and its scopes)")  # fmt: skip
         if response.status_code >= 400:
             raise VendorHttpError(f"{self._where(method, url)}: HTTP {response.status_code}")
         try:
-            body = response.json()
+            body, decoded = (None, True) if response.status_code == 204 else (response.json(), True)
         except ValueError:
-            raise _Retryable(f"HTTP {response.status_code} with a body that is not JSON (cut short?)") from None
+            body, decoded = None, False
+        if not decoded:
+            raise _Retryable(f"HTTP {response.status_code} with a body that is not JSON (cut short?)")
         limited = self.body_rate_limit(body, response.headers) if self.body_rate_limit is not None else None
         if limited is not None:
             raise _Retryable(f"HTTP {response.status_code}: rate limited (said in the body)", limited)
@@ -156,7 +182,12 @@ def endpoint(url: str) -> str:
     """The URL without its query string and user info: what a message may show of a request."""
     parts = urlsplit(url)
     host = parts.hostname or ""
-    port = f":{parts.port}" if parts.port else ""
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:  # not a number: the message must still be made
+        port = ""
     return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else parts.path
 
 
@@ -173,6 +204,30 @@ def _retry_after(response: requests.Response) -> float | None:
         return max(parsedate_to_datetime(value).timestamp() - time.time(), 0.0)
     except (TypeError, ValueError):
         return None
+
+
+class _NoQueryInLogs(logging.Filter):
+    """urllib3 logs every request line at DEBUG (`"GET /path?access_token=... HTTP/1.1" 200`), and a URL on a
+    retry warning: drop query strings from those records, where a token passed in the URL would be."""
+
+    _QUERY = re.compile(r"\?[^\s\"'#]*")
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        message = record.getMessage()
+        if "?" in message:
+            record.msg, record.args = self._QUERY.sub("", message), ()
+        return True
+
+
+def _hide_queries_in_urllib3_logs() -> None:
+    # A logger's filters see only the records made on that logger: name the ones that log URLs.
+    for name in ("urllib3.connectionpool", "urllib3.util.retry"):
+        logger = logging.getLogger(name)
+        if not any(isinstance(existing, _NoQueryInLogs) for existing in logger.filters):
+            logger.addFilter(_NoQueryInLogs())
+
+
+_hide_queries_in_urllib3_logs()
 
 
 def reset_wait(remaining_header: str, reset_header: str, *, reset_is_epoch: bool) -> RateLimitWait:
