@@ -17,6 +17,7 @@ from connectors.base import Source, SourceContext, SourceError
 from connectors.files.config import FilesConfig
 from connectors.files.source import files_source
 from connectors.github.config import GithubConfig
+from connectors.github.source import github_source
 from connectors.jira.config import JiraConfig
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.servicenow.config import ServiceNowConfig
@@ -36,7 +37,7 @@ class SourcesConfig(Model):
 
 
 SourceFactory = Callable[[Any, SourceContext], Source]  # (the source's config section, context) -> source
-SOURCE_FACTORIES: dict[str, SourceFactory] = {"files": files_source}
+SOURCE_FACTORIES: dict[str, SourceFactory] = {"files": files_source, "github": github_source}
 
 
 def configured_names(sources: SourcesConfig) -> list[str]:

@@ -186,7 +186,8 @@ def test_a_source_without_a_connector_stops_the_run_and_keeps_the_scores(tmp_pat
 def test_the_example_config_names_its_vendor_sources_and_stops(tmp_path):
     root_config = Path(__file__).resolve().parents[1] / "scorecard.yaml"
     result = invoke("run", "--config", str(root_config), "--from", DAY)
-    assert_one_line_error(result, "no github connector")
+    assert_one_line_error(result, "connector in this release yet")
+    assert re.match(r"error: sources\.(jira|servicenow|pagerduty): no \w+ connector", result.stderr), result.stderr
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,2 +1,2 @@
-"""The GitHub connector's package. In this release only its config section (config.py) exists: a configured
-`sources.github` stops a run in its pre-flight, naming the section."""
+"""The GitHub connector: production deployments and merged pull requests of the configured repos, read with
+GraphQL (queries.py) through the shared HTTP client (client.py), mapped to canonical records (extract.py)."""

@@ -1,0 +1,181 @@
+"""GitHub's GraphQL API: where it lives, how it says "rate limited", and paging one repository's connections.
+
+This module knows GitHub and nothing of canonical records: it yields the vendor nodes page by page.
+HTTP (session, retries, backoff, the `x-ratelimit-*` headers, GitHub's secondary limit: a 403 with Retry-After)
+is `connectors.http.VendorClient`'s; GraphQL adds two things a 200 can carry: `errors` of type RATE_LIMITED
+(waited for until `rateLimit.resetAt`, else `x-ratelimit-reset`, else DEFAULT_RATE_LIMIT_WAIT seconds, and
+retried), and any other `errors` (a repository not found, a token without access to it), which stop the read
+with a GithubQueryError naming the repository and GitHub's message.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from connectors.base import SourceError
+from connectors.github import queries
+from connectors.http import BodyRateLimit, VendorClient, VendorHttpError, reset_wait
+
+SOURCE = "sources.github"  # how every message of this connector starts
+DEFAULT_RATE_LIMIT_WAIT = 60.0  # seconds, when GitHub says it is rate limiting but not until when
+Node = Any  # one vendor node as GitHub sent it: a dict, or anything else when GitHub sent something odd
+
+
+class GithubQueryError(SourceError):
+    """GitHub answered, with GraphQL `errors` (other than a rate limit) or without the data asked for."""
+
+
+def graphql_url(base_url: str) -> str:
+    """The GraphQL endpoint for a configured `base_url`: https://api.github.com -> https://api.github.com/graphql;
+    GitHub Enterprise Server's REST root https://HOST/api/v3 -> https://HOST/api/graphql; anything else (a proxy,
+    the simulator) -> {base_url}/graphql."""
+    base = base_url.strip().rstrip("/")
+    parts = urlsplit(base)
+    if (parts.hostname or "").lower() == "api.github.com":
+        return f"{parts.scheme or 'https'}://{parts.netloc}/graphql"
+    if parts.path.rstrip("/").lower().endswith("/api/v3"):
+        return base[: -len("/api/v3")] + "/api/graphql"
+    return f"{base}/graphql"
+
+
+def graphql_rate_limit(clock: Callable[[], float] | None = None) -> BodyRateLimit:
+    """A VendorClient `body_rate_limit`: seconds to wait when a (200) body has an error of type RATE_LIMITED.
+    `clock` gives the Unix time (default: time.time, looked up at each call)."""
+
+    def wait(body: Any, headers: Mapping[str, str]) -> float | None:
+        if not any(error.get("type") == "RATE_LIMITED" for error in _errors(body)):
+            return None
+        now = (clock or time.time)()
+        data = body.get("data")
+        rate = data.get("rateLimit") if isinstance(data, dict) else None
+        reset_at = _timestamp(rate.get("resetAt") if isinstance(rate, dict) else None)
+        if reset_at is not None:
+            return max(reset_at.timestamp() - now, 0.0) + 1.0  # one second past the reset: clocks differ
+        try:
+            return max(float(headers["x-ratelimit-reset"]) - now, 0.0) + 1.0
+        except (KeyError, TypeError, ValueError):
+            return DEFAULT_RATE_LIMIT_WAIT
+
+    return wait
+
+
+class GithubClient:
+    """GraphQL over one VendorClient: `query`, and the paged reads of one repository."""
+
+    def __init__(
+        self,
+        base_url: str,
+        token: str,
+        *,
+        sleep: Callable[[float], None] = time.sleep,
+        clock: Callable[[], float] | None = None,
+        attempts: int = 6,
+        backoff_seconds: float = 0.5,
+    ):
+        self.url = graphql_url(base_url)
+        self.http = VendorClient(
+            SOURCE,
+            self.url,
+            {"Authorization": f"bearer {token}", "Accept": "application/json"},
+            rate_limit=reset_wait("x-ratelimit-remaining", "x-ratelimit-reset", reset_is_epoch=True),
+            body_rate_limit=graphql_rate_limit(clock),
+            attempts=attempts,
+            backoff_seconds=backoff_seconds,
+            sleep=sleep,
+        )
+
+    @property
+    def requests_sent(self) -> int:
+        """Every HTTP attempt so far, retries included."""
+        return self.http.requests_sent
+
+    def query(self, document: str, variables: Mapping[str, Any] | None = None, *, what: str = "query") -> dict:
+        """The `data` of one GraphQL request. Raises VendorAuthError (401/403), VendorHttpError (gave up) or
+        GithubQueryError (GraphQL errors, no data); `what` says in messages what was being read."""
+        try:
+            page = self.http.post(self.url, json={"query": document, "variables": dict(variables or {})})
+        except VendorHttpError as error:  # the same class (VendorAuthError stays one), with what was read
+            raise type(error)(f"{error} (reading {what})") from None
+        errors = _errors(page.body)
+        if errors:
+            raise GithubQueryError(f"{SOURCE}: {what}: GitHub said: {_first_error(errors)}")
+        data = page.body.get("data") if isinstance(page.body, dict) else None
+        if not isinstance(data, dict):
+            raise GithubQueryError(f"{SOURCE}: {what}: GitHub answered without data")
+        return data
+
+    def viewer(self) -> str:
+        """The token's login: one cheap authenticated request (the pre-flight)."""
+        data = self.query(queries.VIEWER, what="the token's user (viewer)")
+        return str((data.get("viewer") or {}).get("login") or "")
+
+    def deployments(self, repo: str, environments: list[str], created_since: datetime | None) -> Iterator[list[Node]]:
+        """Pages of `repo`'s deployments to `environments`, newest created first, up to and including the first
+        page whose oldest deployment was created before `created_since` (None: every page)."""
+        return self._pages(queries.DEPLOYMENTS, repo, "deployments", {"environments": list(environments)},
+                           "createdAt", created_since)  # fmt: skip
+
+    def pull_requests(self, repo: str, updated_since: datetime | None) -> Iterator[list[Node]]:
+        """Pages of `repo`'s merged pull requests, most recently updated first, up to and including the first
+        page whose oldest was updated before `updated_since` (None: every page)."""
+        return self._pages(queries.PULL_REQUESTS, repo, "pullRequests", {}, "updatedAt", updated_since)
+
+    def _pages(
+        self, document: str, repo: str, connection: str, variables: dict[str, Any], time_field: str,
+        since: datetime | None,
+    ) -> Iterator[list[Node]]:  # fmt: skip
+        owner, _, name = repo.partition("/")
+        what = f"{repo} {connection}"
+        cursor: str | None = None
+        while True:
+            data = self.query(document, {"owner": owner, "name": name, **variables, "cursor": cursor}, what=what)
+            repository = data.get("repository")
+            if not isinstance(repository, dict):
+                raise GithubQueryError(f"{SOURCE}: {what}: no such repository, or the token cannot see it")
+            page = repository.get(connection) if isinstance(repository.get(connection), dict) else {}
+            nodes = page.get("nodes") if isinstance(page.get("nodes"), list) else []
+            yield nodes
+            info = page.get("pageInfo") if isinstance(page.get("pageInfo"), dict) else {}
+            following = info.get("endCursor")
+            if not info.get("hasNextPage") or not following or following == cursor:
+                return
+            oldest = _oldest(nodes, time_field)
+            if since is not None and oldest is not None and oldest < since:
+                return
+            cursor = following
+
+
+def _errors(body: Any) -> list[dict]:
+    errors = body.get("errors") if isinstance(body, dict) else None
+    if not errors:
+        return []
+    listed = errors if isinstance(errors, list) else [errors]
+    return [error if isinstance(error, dict) else {"message": str(error)} for error in listed]
+
+
+def _first_error(errors: list[dict]) -> str:
+    first = errors[0]
+    message = " ".join(str(first.get("message") or "no message").split())  # one line
+    kind = f" ({first['type']})" if first.get("type") else ""
+    more = f" (and {len(errors) - 1} more)" if len(errors) > 1 else ""
+    return f"{message}{kind}{more}"
+
+
+def _timestamp(value: Any) -> datetime | None:
+    """An aware datetime from GitHub's ISO 8601 text, None if absent or unreadable (or without an offset)."""
+    if not isinstance(value, str):
+        return None
+    try:
+        stamp = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    return stamp if stamp.tzinfo is not None else None
+
+
+def _oldest(nodes: list[Node], field: str) -> datetime | None:
+    stamps = [s for s in (_timestamp(n.get(field)) for n in nodes if isinstance(n, dict)) if s is not None]
+    return min(stamps, default=None)

@@ -1,0 +1,133 @@
+"""The `github` source: deployments and merged pull requests of `sources.github.repos`, read through GraphQL.
+
+Per repository and window [start, end):
+- deployments: only to the production environments (`sources.github.production_environments`, else
+  `metrics.production_environments`), read newest created first, since GitHub has no "updated since" filter
+  for them; reading stops after the first page whose oldest deployment was created before start minus
+  `lookback_days`, so a status that arrives in the window for a deployment created shortly before it is
+  picked up. Kept: the deployments whose updated_at (the latest status's time) is in the window.
+- pull requests: merged ones, most recently updated first, up to the first page reaching before the window.
+  Kept: those updated in the window.
+A repository no service claims under `services:` lands as "unmapped". The source keeps no cursor: each
+window is read from GitHub as it is now.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import TypeVar
+
+import pandas as pd
+
+from connectors.base import SourceBatch, SourceContext, SourceError, empty_batch, in_window, record_times
+from connectors.github import extract
+from connectors.github.client import SOURCE, GithubClient
+from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
+from connectors.http import VendorAuthError
+from connectors.records import normalise
+from connectors.services import UNMAPPED, Services, service_names
+
+KINDS = ("deployments", "pull_requests")
+T = TypeVar("T")
+
+
+@dataclass
+class GithubSource:
+    """One GitHub (or GitHub Enterprise) account's repositories; see the module docstring."""
+
+    client: GithubClient
+    repos: tuple[str, ...]
+    environments: tuple[str, ...]
+    services: Services = field(default_factory=dict)
+    token_env: str = "GITHUB_TOKEN"
+    lookback: pd.Timedelta = pd.Timedelta(days=3)
+    change_pattern: re.Pattern[str] = re.compile(DEFAULT_CHANGE_PATTERN)
+    name: str = "github"
+
+    def check(self) -> None:
+        """One cheap authenticated request: a refused token stops the run before anything is written."""
+        self._read(self.client.viewer)
+
+    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
+        """The repos' records of `kind` updated in [start, end); no cursor is used or returned."""
+        if kind not in KINDS or not self.repos or (kind == "deployments" and not self.environments):
+            return empty_batch(kind)
+        start, end = _utc(start), _utc(end)
+        if end <= start:
+            return empty_batch(kind)
+        rows = self._read(lambda: self._deployment_rows(start) if kind == "deployments" else self._pr_rows(start))
+        if not rows:
+            return empty_batch(kind)
+        columns = extract.DEPLOYMENT_COLUMNS if kind == "deployments" else extract.PULL_REQUEST_COLUMNS
+        raw = pd.DataFrame(rows, columns=columns)
+        stamps = record_times(raw, kind)
+        raw = raw[in_window(stamps, start, end) | stamps.isna()]  # a row that cannot be placed is reported
+        if raw.empty:
+            return empty_batch(kind)
+        result = normalise(kind, raw, self._known_services())
+        return SourceBatch(result.good, result.rejected, result.conflicting_duplicates)
+
+    def _deployment_rows(self, start: pd.Timestamp) -> list[dict]:
+        created_since = (start - self.lookback).to_pydatetime()
+        rows = []
+        for repo in self.repos:
+            service = self._service(repo)
+            for nodes in self.client.deployments(repo, list(self.environments), created_since):
+                rows += [extract.deployment_row(repo, service, node, self.change_pattern) for node in nodes]
+        return rows
+
+    def _pr_rows(self, start: pd.Timestamp) -> list[dict]:
+        rows = []
+        for repo in self.repos:
+            service = self._service(repo)
+            for nodes in self.client.pull_requests(repo, start.to_pydatetime()):
+                rows += [extract.pull_request_row(repo, service, node) for node in nodes]
+        return rows
+
+    def _service(self, repo: str) -> str:
+        return str(service_names(self.services, "github_repos", pd.Series([repo])).iloc[0])
+
+    def _known_services(self) -> set[str] | None:
+        return set(self.services) | {UNMAPPED} if self.services else None
+
+    def _read(self, read: Callable[[], T]) -> T:
+        """`read()`, with a refused credential said in terms of the config: the variable, never the token."""
+        try:
+            return read()
+        except VendorAuthError as error:
+            status = re.search(r"HTTP (\d{3})", str(error))
+            raise SourceError(f"{SOURCE}: GitHub refused the token in {self.token_env}"
+                              f"{f' (HTTP {status.group(1)})' if status else ''}: check the token, its scopes and "
+                              f"its SSO authorisation for the organisation ({SOURCE}.token_env)") from None  # fmt: skip
+
+
+def github_source(
+    section: GithubConfig,
+    context: SourceContext,
+    environ: Mapping[str, str] | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> GithubSource:
+    """The source of `sources.github`; raises SourceError when its token variable is not set."""
+    environ = os.environ if environ is None else environ
+    token = environ.get(section.token_env)
+    if not token:
+        raise SourceError(f"environment variable {section.token_env} is not set ({SOURCE}.token_env)")
+    return GithubSource(
+        client=GithubClient(section.base_url, token, sleep=sleep),
+        repos=tuple(section.repos),
+        environments=tuple(section.production_environments or context.production_environments),
+        services=context.services,
+        token_env=section.token_env,
+        lookback=pd.Timedelta(days=section.lookback_days),
+        change_pattern=re.compile(section.change_pattern),
+    )
+
+
+def _utc(stamp: pd.Timestamp) -> pd.Timestamp:
+    stamp = pd.Timestamp(stamp)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
