@@ -20,6 +20,7 @@ from connectors.github.config import GithubConfig
 from connectors.github.source import github_source
 from connectors.jira.config import JiraConfig
 from connectors.pagerduty.config import PagerDutyConfig
+from connectors.pagerduty.source import pagerduty_source
 from connectors.servicenow.config import ServiceNowConfig
 from scoring.config import Model
 
@@ -37,7 +38,11 @@ class SourcesConfig(Model):
 
 
 SourceFactory = Callable[[Any, SourceContext], Source]  # (the source's config section, context) -> source
-SOURCE_FACTORIES: dict[str, SourceFactory] = {"files": files_source, "github": github_source}
+SOURCE_FACTORIES: dict[str, SourceFactory] = {
+    "files": files_source,
+    "github": github_source,
+    "pagerduty": pagerduty_source,
+}
 
 
 def configured_names(sources: SourcesConfig) -> list[str]:

@@ -1,2 +1,2 @@
-"""The PagerDuty connector's package. In this release only its config section (config.py) exists: a configured
-`sources.pagerduty` stops a run in its pre-flight, naming the section."""
+"""The PagerDuty connector: incidents of the configured services, read page by page through the shared HTTP
+client (client.py: PagerDuty's offset cap and 6-month ranges), mapped to canonical records (extract.py)."""

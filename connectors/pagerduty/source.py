@@ -1,0 +1,118 @@
+"""The `pagerduty` source: PagerDuty incidents updated in a window, as canonical incident records.
+
+`fetch("incidents", start, end)` reads three listings (client.py) and merges them:
+(a) incidents created in [start, end): `since`/`until`, in chunks of at most `max_range_days`;
+(b) incidents resolved in [start, end) whatever their creation (one opened two months ago and resolved today):
+    the resolved listing, newest resolution first, read back to the first page that ends before `start`;
+(c) incidents open now (triggered or acknowledged) whose updated_at lies in the window: an acknowledgement,
+    or a priority or urgency change, of an incident opened before the window. Usually one request.
+Each incident is kept once (its newest updated_at), then the merged set is filtered by one rule: an incident
+counts as updated in [start, end) when its opened_at, its resolved_at or its canonical updated_at (updated_at,
+else last_status_change_at, else created_at) lies in the window. So an incident created or resolved in the
+window is kept even when PagerDuty's updated_at has moved past the window since (a record fetched late is
+still that record: the warehouse keeps the newest version), and one that only happens to share a listed page
+(resolved just before `start`) is dropped unless it changed in the window. A row with no readable time at all
+is kept, for `normalise` to reject with its reason.
+Not covered: a resolved incident edited after its resolution (a note; a priority, so its severity) that is
+neither created nor resolved in the window: PagerDuty offers no listing by updated_at.
+
+Each fetch reads the window afresh, so the source needs no cursor: `SourceBatch.cursor` is always None.
+Requests per window (no listing over 10,000): one per 100 incidents created in it (at least one per chunk of
+`max_range_days`), one per 100 incidents resolved since `start` (at least one), one per 100 open incidents
+(at least one): three for a quiet day. The resolved listing pages through every resolution since `start`, so a
+backfill of an old window reads all later resolutions too (over 10,000 of one service: ListingTooLarge).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+
+import pandas as pd
+
+from connectors.base import SourceBatch, SourceContext, SourceError, empty_batch, in_window
+from connectors.http import VendorAuthError, VendorHttpError
+from connectors.pagerduty.client import PagerDutyClient, http_status, utc
+from connectors.pagerduty.config import PagerDutyConfig
+from connectors.pagerduty.extract import incident_rows, newest_per_id
+from connectors.records import normalise
+from connectors.services import UNMAPPED, Services
+
+SECTION = "sources.pagerduty"
+WINDOW_COLUMNS = ("opened_at", "resolved_at", "updated_at")
+
+
+@dataclass
+class PagerDutySource:
+    """PagerDuty incidents; see the module docstring."""
+
+    section: PagerDutyConfig
+    client: PagerDutyClient
+    services: Services
+    name: str = "pagerduty"
+
+    def check(self) -> None:
+        """One authenticated request: a refused token stops the run before anything is written."""
+        try:
+            self.client.probe()
+        except VendorAuthError as error:
+            status = http_status(error)
+            raise SourceError(f"{SECTION}: PagerDuty refused the token in {self.section.token_env} "
+                              f"(HTTP {status}): check the API key and its access") from None  # fmt: skip
+        except VendorHttpError as error:
+            raise _named(error) from None
+
+    def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
+        """Incidents updated in [start, end) (module docstring); other kinds: none. No cursor is kept."""
+        if kind != "incidents":
+            return empty_batch(kind)
+        start, end = utc(start), utc(end)
+        if end <= start:
+            return empty_batch(kind)
+        try:
+            raw = self.client.created(start, end) + self.client.resolved_since(start) + self.client.open_incidents()
+        except VendorHttpError as error:
+            raise _named(error) from None
+        rows = incident_rows(newest_per_id(raw), self.services, self.section.severity_by_priority,
+                             self.section.severity_by_urgency)  # fmt: skip
+        rows = rows[touched_in_window(rows, start, end)]
+        if rows.empty:
+            return empty_batch(kind)
+        known = set(self.services) | {UNMAPPED} if self.services else None
+        result = normalise("incidents", rows, known)
+        return SourceBatch(result.good, result.rejected, result.conflicting_duplicates)
+
+
+def pagerduty_source(
+    section: PagerDutyConfig,
+    context: SourceContext,
+    environ: Mapping[str, str] | None = None,
+    *,
+    sleep: Callable[[float], None] = time.sleep,
+) -> PagerDutySource:
+    """The source of `sources.pagerduty`, its token read from the variable `token_env` names."""
+    environ = os.environ if environ is None else environ
+    token = environ.get(section.token_env)
+    if not token:
+        raise SourceError(f"environment variable {section.token_env} is not set ({SECTION}.token_env)")
+    client = PagerDutyClient(section.base_url, token, service_ids=section.services,
+                             max_range_days=section.max_range_days, sleep=sleep)  # fmt: skip
+    return PagerDutySource(section, client, context.services)
+
+
+def touched_in_window(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
+    """Rows opened, resolved or updated in [start, end), and rows with no readable time (to be rejected)."""
+    inside = pd.Series(False, index=rows.index)
+    readable = pd.Series(False, index=rows.index)
+    for column in WINDOW_COLUMNS:
+        stamps = pd.to_datetime(rows[column], utc=True, errors="coerce", format="ISO8601")
+        inside |= in_window(stamps, start, end).fillna(False).astype(bool)
+        readable |= stamps.notna()
+    return inside | ~readable
+
+
+def _named(error: VendorHttpError) -> VendorHttpError:
+    """The client's error, naming the config section instead of the bare source name."""
+    return type(error)(f"{SECTION}: {str(error).removeprefix('pagerduty: ')}")
