@@ -21,9 +21,9 @@ from connectors.github.client import DEFAULT_RATE_LIMIT_WAIT, GithubClient, grap
 from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
 from connectors.github.source import GithubSource, github_source
 from connectors.services import ServiceMapping
+from connectors.simulator.github_graphql import github_schema
 
 HERE = Path(__file__).parent
-SCHEMA_PATH = HERE / "specs" / "github" / "schema.graphql"
 DATA = HERE / "data" / "github"
 GRAPHQL = "https://api.github.com/graphql"
 TOKEN = "ghp_FAKE_TOKEN_123"
@@ -129,8 +129,8 @@ def frozen_now(monkeypatch: pytest.MonkeyPatch) -> float:
 
 @pytest.fixture(scope="module")
 def schema() -> graphql.GraphQLSchema:
-    # GitHub's published SDL defines two EnterpriseOwnerInfo fields twice: build it without the SDL checks.
-    return graphql.build_schema(SCHEMA_PATH.read_text(encoding="utf-8"), assume_valid_sdl=True)
+    """GitHub's published schema, the one the simulator executes queries against (one copy in the repository)."""
+    return github_schema()
 
 
 @pytest.mark.parametrize("name", sorted(queries.DOCUMENTS))

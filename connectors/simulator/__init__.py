@@ -1,0 +1,11 @@
+"""Synthetic data (`generate`) and the vendor API simulator that serves it.
+
+- `history`: the records the simulator serves, as GitHub and PagerDuty hold them (`build_history`),
+  and each service's names there (`service_mapping`);
+- `truth`: the same history as canonical records and the metrics they give (`write_truth`);
+- `server`: one HTTP server for every vendor, a path prefix each (`running`, `serve`);
+- `github_routes`, `github_graphql`, `pagerduty_routes`: each vendor's API;
+- `faults`: seeded transport faults (429, 5xx, dropped connections, cut bodies, slow answers).
+
+Nothing here reads the wall clock for data: the caller gives the window's end.
+"""
