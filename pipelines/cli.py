@@ -306,6 +306,86 @@ def generate(
         emit(f"{kind}: {path}")
 
 
+SIMULATED_TOKEN_ENVS = {"github": "GITHUB_TOKEN", "pagerduty": "PAGERDUTY_TOKEN"}
+
+
+@app.command()
+def simulate(
+    port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")] = 8765,
+    seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
+    days: Annotated[int, typer.Option(min=1, help="Days of history, ending today (UTC).")] = 180,
+    services: Annotated[int, typer.Option(min=1, max=10, help="How many services.")] = 10,
+    fault_rate: Annotated[float, typer.Option(
+        "--fault-rate", min=0.0, max=0.9, help="Share of requests answered with a fault (429, 5xx, a dropped "
+        "connection, a cut-short body, a slow answer).")] = 0.0,
+    truth_out: Annotated[Path | None, typer.Option(
+        "--truth-out", help="Write what is served as canonical files, and the metrics derived from them.")] = None,
+    config: Annotated[Path | None, typer.Option(
+        "--config", help="With --write-config: the scorecard to copy.")] = None,
+    write_config: Annotated[Path | None, typer.Option(
+        "--write-config", help="With --config: write a copy of it fed by the simulator (GitHub, PagerDuty) and by "
+        "files for what it does not serve yet (ServiceNow changes and incidents, manual KPI values).")] = None,
+    warehouse_url: Annotated[str | None, typer.Option(
+        "--warehouse-url", help="With --write-config: the warehouse URL of the copy.")] = None,
+) -> None:
+    """Serve the vendors' APIs (GitHub, PagerDuty) on one port with a seeded history, until Ctrl-C."""
+    from connectors.simulator.server import serve, vendor_urls
+
+    if (config is None) != (write_config is None):
+        raise fail("--write-config and --config go together (the scorecard to copy, and where to write it)")
+    end = current_time().normalize()
+
+    def ready(base_url: str) -> None:
+        if write_config is not None:
+            _write_simulator_config(config, write_config, base_url, end, seed, days, services, warehouse_url)
+        urls = vendor_urls(base_url)
+        err_console.print(f"simulator: {base_url} (github: {urls['github']}, pagerduty: {urls['pagerduty']}); "
+                          f"{days} days to {end.date()}, seed {seed}, fault rate {fault_rate:g}; Ctrl-C stops it",
+                          markup=False)  # fmt: skip
+        if write_config is not None:
+            err_console.print(f"config: {write_config} (tokens: any value in "
+                              f"{' and '.join(SIMULATED_TOKEN_ENVS.values())})", markup=False)  # fmt: skip
+
+    serve(port, end=end, seed=seed, days=days, services=services, fault_rate=fault_rate, truth_out=truth_out,
+          verbose=False, on_ready=ready)  # fmt: skip
+
+
+def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Timestamp, seed: int, days: int,
+                            services: int, warehouse_url: str | None) -> None:
+    """The scorecard of `config` fed by the simulator at `base_url`, and by files for what it does not serve."""
+    from connectors.simulator.generate import DatasetSpec, generate_manual_values
+    from connectors.simulator.history import service_mapping, unserved_records
+    from connectors.simulator.server import vendor_urls
+    from pipelines.settings import files_section, write_config_copy
+
+    try:
+        scorecard_config = read_config(config)
+    except ConfigError as error:
+        raise _config_failure(error) from None
+    mapping = service_mapping(services)
+    folder = out.parent / "simulated-files"
+    folder.mkdir(parents=True, exist_ok=True)
+    files = {}
+    for kind, frame in unserved_records(end=end, seed=seed, days=days, services=services).items():
+        files[kind] = folder / f"{kind}.csv"
+        frame.to_csv(files[kind], index=False)
+    spec = DatasetSpec(seed=seed, days=days, end=end, services=tuple(mapping))
+    kpi_ranges = {kpi.id: (kpi.baseline, kpi.target if kpi.stretch is None else kpi.stretch)
+                  for _, _, kpi in scorecard_config.iter_kpis() if kpi.is_manual}  # fmt: skip
+    files["values"] = folder / "values.csv"
+    generate_manual_values(spec, kpi_ranges).to_csv(files["values"], index=False)
+    urls = vendor_urls(base_url)
+    sources = {
+        "github": {"base_url": urls["github"], "token_env": SIMULATED_TOKEN_ENVS["github"],
+                   "repos": [repo for entry in mapping.values() for repo in entry["github_repos"]]},
+        "pagerduty": {"base_url": urls["pagerduty"], "token_env": SIMULATED_TOKEN_ENVS["pagerduty"],
+                      "services": [sid for entry in mapping.values() for sid in entry["pagerduty_services"]]},
+        "files": files_section(files, out),
+    }  # fmt: skip
+    write_config_copy(config, out, sources, services=mapping, warehouse_url=warehouse_url,
+                      written_by="scorecard simulate")  # fmt: skip
+
+
 RunFromOpt = Annotated[str | None, typer.Option("--from", help="First UTC day, inclusive. Default: yesterday.")]
 RunToOpt = Annotated[str | None, typer.Option("--to", help="Last UTC day, inclusive. Default: --from, or yesterday.")]
 RunConfigOpt = Annotated[

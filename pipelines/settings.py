@@ -44,16 +44,40 @@ def with_files_source(config_path: str | Path, files: dict[str, Path], out_path:
     """Write a copy of the config at `config_path` to `out_path` whose only source is `files` (kind -> path).
 
     Used by `scorecard generate --write-config` so the demo runs the real pipeline on generated files
-    without vendor credentials. Paths are written relative to the new config's folder, as sources read them.
+    without vendor credentials.
     """
+    return write_config_copy(config_path, out_path, {"files": files_section(files, out_path)},
+                             warehouse_url=warehouse_url, written_by="scorecard generate")  # fmt: skip
+
+
+def files_section(files: dict[str, Path], out_path: str | Path) -> dict[str, str]:
+    """`sources.files` for a config written at `out_path`: paths relative to its folder, as sources read them."""
+    folder = Path(out_path).resolve().parent
+    return {kind: os.path.relpath(Path(path).resolve(), folder) for kind, path in files.items()}
+
+
+def write_config_copy(
+    config_path: str | Path,
+    out_path: str | Path,
+    sources: dict,
+    *,
+    services: dict | None = None,
+    warehouse_url: str | None = None,
+    written_by: str,
+) -> Path:
+    """A copy of the config at `config_path` with other `sources` (and `services`, `warehouse.url`), validated,
+    written to `out_path` in one step (a reader never sees half a file)."""
     data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
-    folder = out_path.resolve().parent
-    data["sources"] = {"files": {kind: os.path.relpath(Path(path).resolve(), folder) for kind, path in files.items()}}
+    data["sources"] = sources
+    if services is not None:
+        data["services"] = services
     if warehouse_url is not None:
         data["warehouse"] = {"url": warehouse_url}
     parse_config(data)  # what is written must be valid
-    header = f"# Written by `scorecard generate` from {config_path}: the same scorecard, fed by the generated files.\n"
-    out_path.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    header = f"# Written by `{written_by}` from {config_path}: the same scorecard, fed by other sources.\n"
+    partial = out_path.with_name(out_path.name + ".partial")
+    partial.write_text(header + yaml.safe_dump(data, sort_keys=False, allow_unicode=True), encoding="utf-8")
+    partial.replace(out_path)
     return out_path

@@ -233,6 +233,22 @@ def build_history(
     )
 
 
+def unserved_records(
+    *,
+    end: pd.Timestamp | str | datetime,
+    seed: int = DEFAULT_SEED,
+    days: int = DEFAULT_DAYS,
+    services: int | Iterable[str] = DEFAULT_SERVICE_COUNT,
+) -> dict[str, pd.DataFrame]:
+    """The records of the same history that no served vendor holds yet — ServiceNow's change requests and
+    incidents — as canonical export rows (with generate.py's stale copies and bad rows), for a files source
+    beside the simulated vendors."""
+    spec = DatasetSpec(seed=seed, days=days, end=pd.Timestamp(end), services=_names(services))
+    raw = generate_dataset(spec)
+    incidents = raw["incidents"]
+    return {"changes": raw["changes"], "incidents": incidents[incidents["source"] != "pagerduty"]}
+
+
 def _by_repo(services: tuple[str, ...], items: list) -> dict[str, tuple]:
     grouped: dict[str, list] = {github_repo(service): [] for service in services}
     for item in items:

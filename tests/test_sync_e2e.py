@@ -1,0 +1,206 @@
+"""End to end through the vendors' APIs: the simulator serves 180 days of GitHub and PagerDuty, `scorecard
+backfill` reads them through the connectors, and the warehouse must equal the simulator's truth exactly —
+the facts record for record, the metrics value for value — with and without injected faults, on a
+second run, and after a run that died half-way.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from pathlib import Path
+
+import pandas as pd
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from connectors.pagerduty.client import PagerDutyClient
+from connectors.records import SCHEMAS
+from connectors.simulator.history import build_history, service_mapping
+from connectors.simulator.server import make_app, running, vendor_urls
+from connectors.simulator.truth import truth_frames, truth_metrics
+from pipelines.cli import app
+from pipelines.clock import NOW_ENV
+from pipelines.resources import WAREHOUSE_URL_ENV
+from warehouse import Warehouse
+
+END = pd.Timestamp("2026-11-01", tz="UTC")  # the simulator's history ends here (exclusive)
+DAYS = 180
+SERVICES = ("checkout", "payments", "search", "catalog")
+KINDS = ("incidents", "deployments", "pull_requests")
+TOKENS = {"GITHUB_TOKEN": "ghp_FAKE_E2E_TOKEN", "PAGERDUTY_TOKEN": "FAKE_PD_E2E_TOKEN"}
+runner = CliRunner()
+
+
+@pytest.fixture(scope="module")
+def history():
+    return build_history(end=END, seed=5, days=DAYS, services=SERVICES)
+
+
+@pytest.fixture(scope="module")
+def truth(history):
+    frames = truth_frames(history)
+    production = frames["deployments"]["environment"].str.lower().isin(["production", "prod"])
+    facts = {**frames, "deployments": frames["deployments"][production]}  # the connector reads production only
+    return facts, truth_metrics(history, frames)
+
+
+@pytest.fixture(autouse=True)
+def _environment(monkeypatch):
+    for name in (WAREHOUSE_URL_ENV, "SCORECARD_CONFIG", "DAGSTER_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setenv(NOW_ENV, (END + pd.Timedelta(hours=3)).isoformat())
+    for name, token in TOKENS.items():
+        monkeypatch.setenv(name, token)
+
+
+def write_config(folder: Path, base_url: str) -> Path:
+    """The mini scorecard fed by the simulator's GitHub and PagerDuty, into folder/warehouse.db."""
+    config = yaml.safe_load((Path(__file__).parent / "data" / "mini_scorecard.yaml").read_text())
+    mapping = service_mapping(SERVICES)
+    urls = vendor_urls(base_url)
+    config["sources"] = {
+        "github": {"base_url": urls["github"], "repos": [r for m in mapping.values() for r in m["github_repos"]]},
+        "pagerduty": {"base_url": urls["pagerduty"],
+                      "services": [s for m in mapping.values() for s in m["pagerduty_services"]]},
+    }  # fmt: skip
+    config["services"] = mapping
+    config["warehouse"] = {"url": f"sqlite:///{folder / 'warehouse.db'}"}
+    path = folder / "scorecard.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+def backfill(config_path: Path):
+    return runner.invoke(app, ["backfill", "--days", str(DAYS), "--config", str(config_path)])
+
+
+def tables(config_path: Path) -> dict[str, pd.DataFrame]:
+    with Warehouse.open_existing(f"sqlite:///{config_path.parent / 'warehouse.db'}") as warehouse:
+        facts = {kind: warehouse.read_facts(kind) for kind in KINDS}
+        return {**facts, "metric_values": warehouse.read_table("metric_values")}
+
+
+def canonical(frame: pd.DataFrame, kind: str) -> pd.DataFrame:
+    columns = [column.name for column in SCHEMAS[kind]]
+    return frame[columns].sort_values(["source", "source_id"], ignore_index=True).astype(object)
+
+
+def month_metrics(frame: pd.DataFrame) -> pd.DataFrame:
+    rows = frame[frame["grain"] == "month"] if "grain" in frame.columns else frame
+    key = ["metric", "service", "period_start"]
+    rows = rows[[*key, "value", "sample_size"]].copy()
+    rows["period_start"] = pd.to_datetime(rows["period_start"], utc=True)
+    rows["sample_size"] = rows["sample_size"].astype("int64")
+    return rows.sort_values(key, ignore_index=True)
+
+
+def assert_equals_truth(found: dict[str, pd.DataFrame], truth) -> None:
+    facts, metrics = truth
+    for kind in KINDS:
+        pd.testing.assert_frame_equal(canonical(found[kind], kind), canonical(facts[kind], kind), check_dtype=False,
+                                      obj=kind)  # fmt: skip
+    expected = month_metrics(metrics)
+    stored = month_metrics(found["metric_values"])
+    stored = stored[stored["period_start"].isin(expected["period_start"])].reset_index(drop=True)
+    pd.testing.assert_frame_equal(stored, expected, check_dtype=False, check_exact=False, rtol=1e-9,
+                                  obj="metric_values")
+
+
+@pytest.fixture(scope="module")
+def reference(history, truth, tmp_path_factory):
+    """One clean backfill through the simulator, without faults."""
+    folder = tmp_path_factory.mktemp("reference")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv(NOW_ENV, (END + pd.Timedelta(hours=3)).isoformat())
+        for name, token in TOKENS.items():
+            patch.setenv(name, token)
+        with running(history) as base_url:
+            config_path = write_config(folder, base_url)
+            result = backfill(config_path)
+            assert result.exit_code == 0, result.output
+            again = backfill(config_path)
+            assert again.exit_code == 0, again.output
+    return config_path, result.stdout, again.stdout, tables(config_path)
+
+
+def test_the_warehouse_equals_the_simulators_truth(reference, truth):
+    _, summary, _, found = reference
+    assert "rejected 0" in summary and "checks           all passed" in summary
+    assert_equals_truth(found, truth)
+
+
+def test_a_second_run_changes_no_row(reference):
+    config_path, _, second, first_tables = reference
+    assert "inserted 0, updated 0" in second
+    for name, frame in tables(config_path).items():
+        pd.testing.assert_frame_equal(frame, first_tables[name], obj=name)
+
+
+def test_with_faults_injected_the_warehouse_is_the_same(history, truth, tmp_path):
+    simulator = make_app(history, 0.2, 3, keep_fault_log=True)
+    with running(simulator) as base_url:
+        result = backfill(write_config(tmp_path, base_url))
+    assert result.exit_code == 0, result.output
+    faults = Counter(kind for _, _, kind in simulator.faults.log if kind is not None)
+    assert sum(faults.values()) >= 5 and len(faults) >= 3, faults  # 429s, 5xx, drops, cut bodies, slow answers
+    assert_equals_truth(tables(tmp_path / "scorecard.yaml"), truth)
+
+
+def test_a_run_that_died_half_way_ends_identical_when_run_again(history, truth, tmp_path, monkeypatch):
+    def killed(*_args, **_kwargs):
+        raise RuntimeError("the process was killed here")
+
+    with running(history) as base_url:
+        config_path = write_config(tmp_path, base_url)
+        with monkeypatch.context() as patch:
+            patch.setattr(PagerDutyClient, "resolved_since", killed)
+            died = backfill(config_path)
+        assert died.exit_code == 1 and "killed" in died.stderr
+        with Warehouse.open_existing(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
+            assert len(warehouse.read_facts("deployments")) > 0  # half-way: GitHub's records had landed
+        result = backfill(config_path)
+    assert result.exit_code == 0, result.output
+    assert_equals_truth(tables(config_path), truth)
+
+
+def test_no_token_reaches_the_output_or_the_warehouse(reference):
+    config_path, summary, second, found = reference
+    database = (config_path.parent / "warehouse.db").read_bytes()
+    for token in TOKENS.values():
+        assert token not in summary and token not in second
+        assert token.encode() not in database
+
+
+def test_scorecard_simulate_serves_writes_its_truth_and_a_config_and_stops_on_sigterm(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import requests
+
+    config_out, truth_dir = tmp_path / "demo" / "scorecard.yaml", tmp_path / "truth"
+    command = [str(Path(sys.executable).with_name("scorecard")), "simulate", "--port", "0", "--days", "5",
+               "--truth-out", str(truth_dir), "--config", str(Path(__file__).parents[1] / "scorecard.yaml"),
+               "--write-config", str(config_out), "--warehouse-url", f"sqlite:///{tmp_path / 'wh.db'}"]  # fmt: skip
+    process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
+                               env={**os.environ, NOW_ENV: "2026-11-01T06:00:00Z"})  # fmt: skip
+    try:
+        line = process.stderr.readline()  # "simulator: http://127.0.0.1:PORT (github: ...": printed once listening
+        assert line.startswith("simulator: http://127.0.0.1:"), line
+        base_url = line.split()[1]
+        for _ in range(50):
+            if config_out.exists():
+                break
+            time.sleep(0.1)
+        written = yaml.safe_load(config_out.read_text())
+        assert written["sources"]["github"]["base_url"] == f"{base_url}/github"
+        assert set(written["sources"]["files"]) == {"changes", "incidents", "values"}
+        assert requests.post(f"{base_url}/github/graphql", json={"query": "{ viewer { login } }"}).status_code == 401
+        assert sorted(p.name for p in truth_dir.iterdir()) == ["deployments.csv", "incidents.csv", "metrics.json",
+                                                               "pull_requests.csv"]  # fmt: skip
+    finally:
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=20) == 0
