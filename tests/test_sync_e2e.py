@@ -119,6 +119,8 @@ def reference(history, truth, tmp_path_factory):
             config_path = write_config(folder, base_url)
             result = backfill(config_path)
             assert result.exit_code == 0, result.output
+        with running(history) as base_url:  # another simulator process would listen on another port
+            write_config(folder, base_url)
             again = backfill(config_path)
             assert again.exit_code == 0, again.output
     return config_path, result.stdout, again.stdout, tables(config_path)

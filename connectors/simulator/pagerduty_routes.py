@@ -38,6 +38,9 @@ OFFSET_CAP = 10_000
 MAX_RANGE = pd.DateOffset(months=6)
 DEFAULT_RANGE = pd.DateOffset(months=1)
 SUBDOMAIN = "acme"
+# `self` links name PagerDuty's API host, as PagerDuty's own do, whatever port the simulator listens on: the
+# payload of a record (stored in the warehouse's raw column) is the same from one simulator run to the next.
+SELF_BASE_URL = "https://api.pagerduty.com"
 STATUSES = ("triggered", "acknowledged", "resolved")
 URGENCIES = ("high", "low")
 ESCALATION_POLICY_ID = "PDEFAULT"
@@ -215,26 +218,26 @@ class PagerDutyApi:
         if key:
             items = [i for i in items if i.incident_key == key]
         items = _sorted(items, request.param("sort_by"))
-        return self._paged(request, "incidents", items, lambda i: self.incident_json(request.base_url, i, zone))
+        return self._paged(request, "incidents", items, lambda i: self.incident_json(SELF_BASE_URL, i, zone))
 
     def _incident(self, request: Request, incident_id: str) -> dict | None:
         incident = self.by_id.get(incident_id)
         if incident is None:
             return None
-        return {"incident": self.incident_json(request.base_url, incident, _zone(request))}
+        return {"incident": self.incident_json(SELF_BASE_URL, incident, _zone(request))}
 
     def _services(self, request: Request) -> dict:
         query = (request.param("query") or "").lower()
         by_name = sorted(self.services.items(), key=lambda item: item[1])
         items = [(sid, name) for sid, name in by_name if query in name.lower()]
-        return self._paged(request, "services", items, lambda item: self.service_json(request.base_url, *item))
+        return self._paged(request, "services", items, lambda item: self.service_json(SELF_BASE_URL, *item))
 
     def _service(self, request: Request, service_id: str) -> dict | None:
         name = self.services.get(service_id)
-        return {"service": self.service_json(request.base_url, service_id, name)} if name else None
+        return {"service": self.service_json(SELF_BASE_URL, service_id, name)} if name else None
 
     def _priorities(self, request: Request) -> dict:
-        return self._paged(request, "priorities", list(PRIORITIES), lambda p: self.priority_json(request.base_url, p))
+        return self._paged(request, "priorities", list(PRIORITIES), lambda p: self.priority_json(SELF_BASE_URL, p))
 
     # -- shapes
 
