@@ -314,7 +314,8 @@ def simulate(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")] = 8765,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
     days: Annotated[int, typer.Option(min=1, help="Days of history, ending today (UTC).")] = 180,
-    services: Annotated[int, typer.Option(min=1, max=10, help="How many services.")] = 10,
+    services: Annotated[int, typer.Option(
+        min=1, help="How many services (the demo's 10 names, then service-11, ...).")] = 10,
     fault_rate: Annotated[float, typer.Option(
         "--fault-rate", min=0.0, max=0.9, help="Share of requests answered with a fault (429, 5xx, a dropped "
         "connection, a cut-short body, a slow answer).")] = 0.0,

@@ -206,3 +206,33 @@ def test_scorecard_simulate_serves_writes_its_truth_and_a_config_and_stops_on_si
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
+
+
+def test_a_refused_token_is_one_line_naming_the_source_and_its_variable_and_nothing_is_written(history, tmp_path):
+    simulator = make_app(history, token={"github": "the-right-token", "pagerduty": "the-right-token"})
+    with running(simulator) as base_url:
+        result = backfill(write_config(tmp_path, base_url))
+    assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.output
+    assert result.stderr.startswith("error: sources.github: ") and "GITHUB_TOKEN" in result.stderr
+    assert TOKENS["GITHUB_TOKEN"] not in result.output
+    assert not (tmp_path / "warehouse.db").exists()
+
+
+def test_no_token_in_anything_a_failing_run_leaves(history, tmp_path, monkeypatch):
+    """The run's output, the warehouse and the Dagster home (run storage, event logs, compute logs)."""
+    home = tmp_path / "dagster_home"
+    home.mkdir()
+    monkeypatch.setenv("DAGSTER_HOME", str(home))
+
+    def killed(*_args, **_kwargs):
+        raise RuntimeError("the process was killed here")
+
+    monkeypatch.setattr(PagerDutyClient, "resolved_since", killed)
+    with running(history) as base_url:
+        died = backfill(write_config(tmp_path, base_url))
+    assert died.exit_code == 1, died.output
+    left = [path for path in tmp_path.rglob("*") if path.is_file()]
+    assert any(path.name == "warehouse.db" for path in left) and any(home in path.parents for path in left)
+    for token in TOKENS.values():
+        assert token not in died.output
+        assert [path for path in left if token.encode() in path.read_bytes()] == []
