@@ -330,7 +330,9 @@ def simulate(
         "--warehouse-url", help="With --write-config: the warehouse URL of the copy.")] = None,
 ) -> None:
     """Serve the vendors' APIs (GitHub, PagerDuty) on one port with a seeded history, until Ctrl-C."""
+    from connectors.simulator.history import build_history
     from connectors.simulator.server import serve, vendor_urls
+    from pipelines.truth import write_truth
 
     if (config is None) != (write_config is None):
         raise fail("--write-config and --config go together (the scorecard to copy, and where to write it)")
@@ -347,8 +349,10 @@ def simulate(
             err_console.print(f"config: {write_config} (tokens: any value in "
                               f"{' and '.join(SIMULATED_TOKEN_ENVS.values())})", markup=False)  # fmt: skip
 
-    serve(port, end=end, seed=seed, days=days, services=services, fault_rate=fault_rate, truth_out=truth_out,
-          verbose=False, on_ready=ready)  # fmt: skip
+    history = build_history(end=end, seed=seed, days=days, services=services)
+    if truth_out is not None:
+        write_truth(history, truth_out)
+    serve(port, history, fault_rate=fault_rate, verbose=False, on_ready=ready)
 
 
 def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Timestamp, seed: int, days: int,

@@ -31,8 +31,9 @@ from connectors.simulator.history import (
     service_names,
 )
 from connectors.simulator.server import make_app, running, vendor_urls
-from connectors.simulator.truth import truth_frames, write_truth
+from connectors.simulator.truth import truth_frames
 from pipelines import render
+from pipelines.truth import write_truth
 from scoring.metrics import METRIC_COLUMNS, derive_metrics
 
 END = pd.Timestamp("2026-03-01", tz="UTC")

@@ -2,7 +2,8 @@
 
 - `history`: the records the simulator serves, as GitHub and PagerDuty hold them (`build_history`),
   and each service's names there (`service_mapping`);
-- `truth`: the same history as canonical records and the metrics they give (`write_truth`);
+- `truth`: the same history as canonical records and the metrics they give (`truth_frames`, `truth_metrics`;
+  pipelines/truth.py writes them to disk);
 - `server`: one HTTP server for every vendor, a path prefix each (`running`, `serve`);
 - `github_routes`, `github_graphql`, `pagerduty_routes`: each vendor's API;
 - `faults`: seeded transport faults (429, 5xx, dropped connections, cut bodies, slow answers).

@@ -8,8 +8,8 @@ Jira and ServiceNow will be more prefixes: a module with a `Vendor` (web.Vendor)
 lets a fault drop a connection or cut a body short at the socket.
 
 For tests: `with running(history, port=0) as base_url: ...` (a background thread, a free port).
-For the CLI: `serve(port, end=today_midnight_utc, ...)` builds the history, writes the truth if asked,
-and serves until interrupted; `on_ready(base_url)` is called once it listens.
+For the CLI: `serve(port, history, ...)` serves until interrupted; `on_ready(base_url)` is called once it
+listens. The truth files are written above this package (pipelines/truth.py).
 """
 
 from __future__ import annotations
@@ -23,22 +23,14 @@ import traceback
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass
-from datetime import datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from pathlib import Path
 from urllib.parse import parse_qs, urlsplit
-
-import pandas as pd
 
 from connectors.simulator.faults import Fault, FaultPlan
 from connectors.simulator.github_graphql import github_schema
 from connectors.simulator.github_routes import GithubApi
 from connectors.simulator.history import (
-    DEFAULT_DAYS,
-    DEFAULT_SEED,
-    DEFAULT_SERVICE_COUNT,
     History,
-    build_history,
 )
 from connectors.simulator.pagerduty_routes import PagerDutyApi
 from connectors.simulator.web import Request, Response, Vendor, json_response
@@ -215,26 +207,17 @@ def running(history_or_app: History | SimulatorApp, *, port: int = 0, host: str 
 
 def serve(
     port: int,
+    history: History,
     *,
-    end: pd.Timestamp | str | datetime,
-    seed: int = DEFAULT_SEED,
-    days: int = DEFAULT_DAYS,
-    services: int | Iterable[str] = DEFAULT_SERVICE_COUNT,
     fault_rate: float = 0.0,
-    truth_out: str | Path | None = None,
+    seed: int | None = None,
     host: str = "127.0.0.1",
     token: Tokens = None,
     verbose: bool = True,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
-    """What `scorecard simulate` runs: the history of `services` over the `days` before `end` (today's
-    midnight UTC, from the caller), its truth written to `truth_out` if given, served on `port` (0: a free
-    one) until interrupted (Ctrl-C or SIGTERM). `on_ready(base_url)` is called once the server listens."""
-    history = build_history(end=end, seed=seed, days=days, services=services)
-    if truth_out is not None:
-        from connectors.simulator.truth import write_truth  # the metric engine, only when asked
-
-        write_truth(history, truth_out)
+    """What `scorecard simulate` runs: `history` (build_history) served on `port` (0: a free one) until
+    interrupted (Ctrl-C or SIGTERM). `on_ready(base_url)` is called once the server listens."""
     github_schema()  # built now (about a second), not on the first GraphQL request
     server = SimulatorServer(make_app(history, fault_rate, seed, token=token), host=host, port=port, verbose=verbose)
     main_thread = threading.current_thread() is threading.main_thread()

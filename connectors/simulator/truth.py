@@ -12,7 +12,7 @@ simulator serves, and the metrics the engine derives from them.
   `acme/<service>#<number>`, first_commit_at = the first commit's authoredDate (its committedDate is the
   same), merge_commit_sha = mergeCommit.oid.
 
-`write_truth(history, out_dir)` writes `incidents.csv`, `deployments.csv`, `pull_requests.csv` (the
+`pipelines.truth.write_truth(history, out_dir)` writes `incidents.csv`, `deployments.csv`, `pull_requests.csv` (the
 canonical columns of connectors.records.SCHEMAS, times ISO 8601 UTC) and `metrics.json`: what
 `scorecard metrics --format json` prints for those files with month grain over the served days, as of
 the history's end, every service listed and monitored (as a config made from `service_mapping` has
@@ -22,20 +22,16 @@ it), default metric settings. Changes are not served, so none are written.
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pandas as pd
 
-from connectors.files.read import read_records
 from connectors.records import SCHEMAS, empty_frame, normalise
 from connectors.simulator.history import SEVERITY_BY_URGENCY, History
 from connectors.simulator.web import iso_z
-from pipelines import render
-from scoring.metrics import METRIC_COLUMNS, MetricSettings, derive_metrics
+from scoring.metrics import MetricSettings, derive_metrics
 
 TRUTH_KINDS = ("incidents", "deployments", "pull_requests")
 SEVERITY_BY_PRIORITY = {f"P{n}": f"sev{n}" for n in range(1, 6)}
-METRICS_FILE = "metrics.json"
 
 
 def _text(moment) -> str:
@@ -98,28 +94,3 @@ def truth_metrics(
         grain="month", start=pd.Timestamp(history.start), end=pd.Timestamp(history.end),
         as_of=pd.Timestamp(history.end), settings=settings or MetricSettings(), services=services, monitored=services,
     )  # fmt: skip
-
-
-def metrics_json(values: pd.DataFrame) -> str:
-    """Metric rows as `scorecard metrics --format json` prints them."""
-    return render.to_json(render.records(values, METRIC_COLUMNS)) + "\n"
-
-
-def write_truth(history: History, out_dir: str | Path) -> dict[str, Path]:
-    """Write the truth files under out_dir (created if need be); returns their paths by name
-    (incidents, deployments, pull_requests, metrics). The metrics are derived from the files as written."""
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
-    paths: dict[str, Path] = {}
-    for kind, rows in truth_rows(history).items():
-        paths[kind] = out_dir / f"{kind}.csv"
-        rows.to_csv(paths[kind], index=False, lineterminator="\n")
-    frames = {}
-    for kind in TRUTH_KINDS:
-        records = read_records(kind, paths[kind], set(history.services))
-        if len(records.rejected):
-            raise AssertionError(f"{paths[kind]}: rejected rows: {records.rejection_lines()}")
-        frames[kind] = records.good
-    paths["metrics"] = out_dir / METRICS_FILE
-    paths["metrics"].write_text(metrics_json(truth_metrics(history, frames)), encoding="utf-8")
-    return paths
