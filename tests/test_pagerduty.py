@@ -97,12 +97,13 @@ class FakePagerDuty:
         return 200, {"ratelimit-remaining": "900", "ratelimit-reset": "30"}, json.dumps(body)
 
     def of(self, listing: str) -> list[dict[str, list[str]]]:
-        """The requests of one listing: created, resolved or open."""
+        """The requests of one listing: created, created_resolved (the fallback's look-back), resolved or open."""
 
         def kind(query):
+            resolved = query.get("statuses[]") == ["resolved"]
             if "since" in query:
-                return "created"
-            return "resolved" if query.get("statuses[]") == ["resolved"] else "open"
+                return "created_resolved" if resolved else "created"
+            return "resolved" if resolved else "open"
 
         return [q for q in self.requests if kind(q) == listing]
 
@@ -148,6 +149,21 @@ def ids(batch) -> list[str]:
     return sorted(batch.good["source_id"])
 
 
+LOW_CAP = 1_000  # a vendor whose offset cap is lower than documented: a 400 past it, as past 10,000
+
+
+def later_resolutions(count=LOW_CAP + 50, service="PCHK001"):
+    """Incidents created and resolved after every test window: what a backfill of an old window pages through
+    in the resolved listing. Served with `cap=LOW_CAP`, they take that listing past the cap for `service`."""
+    after = END + pd.Timedelta(days=10)
+    return [incident(500_000 + n, after + pd.Timedelta(minutes=n), service=service) for n in range(count)]
+
+
+def serve_for_the_fallback(api, incidents) -> FakePagerDuty:
+    """A fake whose resolved listing passes its (lower) cap for a single configured service (PCHK001)."""
+    return serve(api, [*incidents, *later_resolutions()], cap=LOW_CAP)
+
+
 # --- requests and pagination --------------------------------------------------------------------------------
 
 
@@ -155,18 +171,17 @@ def test_requests_carry_the_token_accept_header_time_zone_and_service_ids(api):
     fake = serve(api, [incident(1, "2024-03-01T10:00:00Z")])
     batch = source().fetch("incidents", START, END)
     assert ids(batch) == ["Q000001"] and batch.cursor is None and batch.rejected.empty
-    assert len(fake.requests) == 3  # created, resolved, open
+    assert len(fake.requests) == 2  # open, resolved: no creation listing
     for query, headers in zip(fake.requests, fake.headers, strict=True):
         assert headers["Authorization"] == "Token token=FAKE_PD_TOKEN_123"
         assert headers["Accept"] == "application/vnd.pagerduty+json;version=2"
         assert query["service_ids[]"] == ["PCHK001", "PPAY002"]
         assert query["time_zone"] == ["UTC"] and query["limit"] == ["100"]
-    created, resolved, opened = fake.requests
-    assert (created["since"], created["until"], created["sort_by"]) == (
-        ["2024-03-01T00:00:00Z"], ["2024-03-02T00:00:00Z"], ["created_at:asc"])  # fmt: skip
+        assert "since" not in query and "until" not in query
+    opened, resolved = fake.requests
+    assert (opened["date_range"], opened["statuses[]"]) == (["all"], ["triggered", "acknowledged"])
     assert (resolved["date_range"], resolved["statuses[]"], resolved["sort_by"]) == (
         ["all"], ["resolved"], ["resolved_at:desc"])  # fmt: skip
-    assert (opened["date_range"], opened["statuses[]"]) == (["all"], ["triggered", "acknowledged"])
 
 
 def test_no_configured_services_lists_every_service(api):
@@ -182,31 +197,44 @@ def test_pages_of_100_to_the_last_page_and_the_request_pattern_per_window(api):
     fake = serve(api, in_window + older)
     batch = source().fetch("incidents", START, END)
     assert len(batch.good) == 250 and batch.rejected.empty
-    created = fake.of("created")
-    assert [(q["limit"], q["offset"]) for q in created] == [(["100"], ["0"]), (["100"], ["100"]), (["100"], ["200"])]
-    assert created[0]["total"] == ["true"] and "total" not in created[1]
     # newest resolution first: the third page ends before START, so the listing stops there
-    assert [q["offset"] for q in fake.of("resolved")] == [["0"], ["100"], ["200"]]
+    resolved = fake.of("resolved")
+    assert [(q["limit"], q["offset"]) for q in resolved] == [(["100"], ["0"]), (["100"], ["100"]), (["100"], ["200"])]
+    assert all("total" not in q for q in resolved)  # it stops early: the total of every resolution would not help
     assert len(fake.of("open")) == 1
-    assert len(fake.requests) == 7
+    assert len(fake.requests) == 4  # resolved 3 + open 1, nothing read twice
 
 
-def test_a_400_day_window_is_read_in_creation_chunks_of_at_most_180_days(api):
+def test_a_quiet_day_costs_two_requests(api):
+    fake = serve(api, [incident(1, START + pd.Timedelta(hours=3)), incident(2, START + pd.Timedelta(hours=4),
+                       status="triggered"), *[incident(10 + n, START - pd.Timedelta(days=2, minutes=n))
+                                              for n in range(300)]])  # fmt: skip
+    batch = source().fetch("incidents", START, END)
+    assert ids(batch) == ["Q000001", "Q000002"] and len(fake.requests) == 2
+
+
+def test_a_400_day_window_is_read_in_creation_chunks_of_at_most_180_days_on_the_fallback(api):
     start, end = pd.Timestamp("2023-01-01T00:00:00Z"), pd.Timestamp("2024-02-05T00:00:00Z")  # 400 days
     marks = [start + pd.Timedelta(days=d) for d in (0, 100, 179, 180, 250, 399)]
-    fake = serve(api, [incident(n, mark) for n, mark in enumerate(marks)])
+    fake = serve_for_the_fallback(api, [incident(n, mark) for n, mark in enumerate(marks)])
     batch = source().fetch("incidents", start, end)
     assert len(batch.good) == len(marks)
-    ranges = [(stamp(q["since"][0]), stamp(q["until"][0])) for q in fake.of("created")]
+    created = fake.of("created")
+    ranges = [(stamp(q["since"][0]), stamp(q["until"][0])) for q in created]
     assert ranges == [(start, start + pd.Timedelta(days=180)),
                       (start + pd.Timedelta(days=180), start + pd.Timedelta(days=360)),
                       (start + pd.Timedelta(days=360), end)]  # fmt: skip
+    assert all(q["total"] == ["true"] and q["sort_by"] == ["created_at:asc"] for q in created)
+    looked_back = [(stamp(q["since"][0]), stamp(q["until"][0])) for q in fake.of("created_resolved")]
+    assert looked_back == [(start - pd.Timedelta(days=180), start)]
 
 
 def test_max_range_days_is_configurable_and_capped_at_180(api):
-    fake = serve(api, [])
+    fake = serve_for_the_fallback(api, [])
     source(max_range_days=30).fetch("incidents", START - pd.Timedelta(days=90), START)
     assert len(fake.of("created")) == 3
+    looked_back = [(stamp(q["since"][0]), stamp(q["until"][0])) for q in fake.of("created_resolved")]
+    assert looked_back == [(START - pd.Timedelta(days=120), START - pd.Timedelta(days=90))]
     with pytest.raises(ValidationError):
         PagerDutyConfig(max_range_days=181)
 
@@ -253,22 +281,27 @@ def test_more_forever_within_one_second_is_an_error_not_a_truncation(api):
     sent = []
     template = incident(0, "2024-03-01T10:00:00Z")
 
-    def forever(request):
+    def forever(request):  # no open incident; resolved (since 10:00, so never stopping) and created: forever
         query = parse_qs(urlsplit(request.url).query)
-        sent.append(int(query["offset"][0]) + int(query["limit"][0]))
-        if sent[-1] > OFFSET_CAP:
+        if query.get("statuses[]") == ["triggered", "acknowledged"]:
+            return 200, {}, json.dumps({"incidents": [], "limit": 100, "offset": 0, "more": False})
+        sent.append(("created" if "since" in query else "resolved", int(query["offset"][0]) + int(query["limit"][0])))
+        if sent[-1][1] > OFFSET_CAP:
             return 400, {}, "{}"
         page = [template | {"id": f"Q{next(counter):06d}"} for _ in range(100)]
         return 200, {}, json.dumps({"incidents": page, "limit": 100, "offset": 0, "more": True, "total": None})
 
     api.add_callback(responses.GET, URL, callback=forever)
     with pytest.raises(SourceError) as raised:
-        source().fetch("incidents", pd.Timestamp("2024-03-01T10:00:00Z"), pd.Timestamp("2024-03-01T10:00:02Z"))
+        source(services=("PCHK001",)).fetch("incidents", pd.Timestamp("2024-03-01T10:00:00Z"),
+                                             pd.Timestamp("2024-03-01T10:00:02Z"))  # fmt: skip
     message = str(raised.value)
     assert isinstance(raised.value, ListingTooLarge)
     assert message.startswith("sources.pagerduty: GET https://pd.test/incidents: more than 10,000 incidents created")
     assert "[2024-03-01T10:00:00Z, 2024-03-01T10:00:01Z)" in message and TOKEN not in message
-    assert max(sent) <= OFFSET_CAP and len(sent) == 200  # the whole range, then its first second
+    assert max(end for _, end in sent) <= OFFSET_CAP
+    # the resolved listing to the cap (one service: no split), then the fallback: the whole range, its first second
+    assert [listing for listing, _ in sent] == ["resolved"] * 100 + ["created"] * 200
 
 
 def test_a_resolved_listing_over_10000_is_split_by_service(api):
@@ -294,8 +327,7 @@ def test_the_resolved_listing_catches_an_incident_created_60_days_before_and_res
     assert ids(batch) == ["Q000001"]  # those resolved before START are not in the window
     row = batch.good.iloc[0]
     assert row["opened_at"] == START - pd.Timedelta(days=60) and row["resolved_at"] == START + pd.Timedelta(hours=5)
-    assert fake.of("created")[0]["since"] == ["2024-03-01T00:00:00Z"]
-    assert len(fake.of("resolved")) == 1  # the first page already ends before START
+    assert len(fake.of("resolved")) == 1 and len(fake.requests) == 2  # the first page already ends before START
 
 
 def test_an_incident_created_or_resolved_in_the_window_is_kept_whatever_its_later_updated_at(api):
@@ -322,7 +354,7 @@ def test_an_incident_in_two_listings_lands_once_at_its_newest(api):
     fake = FakePagerDuty([fresh])
     resolved = incident(1, START + pd.Timedelta(hours=1), resolved=START + pd.Timedelta(hours=2))
 
-    def resolve_after_the_first_request(request):  # resolved between the creation and the resolved listings
+    def resolve_after_the_first_request(request):  # resolved between the open and the resolved listings (read so)
         answer = fake(request)
         fake.incidents = [resolved]
         return answer
@@ -332,6 +364,98 @@ def test_an_incident_in_two_listings_lands_once_at_its_newest(api):
     assert ids(batch) == ["Q000001"] and batch.same_time_conflicts == 0
     row = batch.good.iloc[0]
     assert (row["status"], row["resolved_at"]) == ("resolved", START + pd.Timedelta(hours=2))
+
+
+# --- the fallback: creation listings when the resolved listing passes the cap ------------------------------
+
+
+def a_window_of_every_kind():
+    """Incidents of every relation to [START, END), on both services."""
+    day = pd.Timedelta(days=1)
+    return [
+        *[incident(n, START + pd.Timedelta(hours=n), service=("PCHK001", "PPAY002")[n % 2]) for n in range(1, 6)],
+        incident(6, START + pd.Timedelta(hours=7), status="triggered"),  # created in the window, open
+        incident(7, START + pd.Timedelta(hours=8), status="acknowledged", service="PPAY002"),
+        incident(8, START + pd.Timedelta(hours=20), resolved=END + 2 * day),  # resolved after the window
+        incident(9, START - 60 * day, resolved=START + pd.Timedelta(hours=5)),  # created 60 days before
+        incident(10, START - 170 * day, resolved=START + pd.Timedelta(hours=6), service="PPAY002"),
+        incident(11, START - 9 * day, status="acknowledged", updated=START + pd.Timedelta(hours=3)),
+        incident(12, START - 9 * day, status="triggered", updated=START - 5 * day),  # open, untouched: dropped
+        incident(13, START - 9 * day, resolved=START - pd.Timedelta(hours=1)),  # resolved before: dropped
+        incident(14, START - 9 * day, resolved=END + day),  # opened before, resolved after: dropped
+        incident(15, START - 200 * day, resolved=START - 100 * day),  # long gone: dropped
+    ]
+
+
+def test_a_resolved_listing_past_the_cap_for_one_service_falls_back_to_creation_listings(api):
+    fake = serve_for_the_fallback(api, a_window_of_every_kind())
+    batch = source().fetch("incidents", START, END)
+    assert ids(batch) == [f"Q{n:06d}" for n in range(1, 12)] and batch.rejected.empty
+    # the resolved listing reached the cap for both services, then for PCHK001 alone: no further split
+    resolved = fake.of("resolved")
+    assert [q["service_ids[]"] for q in resolved] == [["PCHK001", "PPAY002"]] * 11 + [["PCHK001"]] * 11
+    assert resolved[-1]["offset"] == [str(LOW_CAP)]
+    (created,) = fake.of("created")
+    assert (stamp(created["since"][0]), stamp(created["until"][0])) == (START, END) and "statuses[]" not in created
+    (looked_back,) = fake.of("created_resolved")
+    assert (stamp(looked_back["since"][0]), stamp(looked_back["until"][0])) == (START - pd.Timedelta(days=180), START)
+    assert looked_back["service_ids[]"] == ["PCHK001", "PPAY002"] and looked_back["sort_by"] == ["created_at:asc"]
+    assert len(fake.of("open")) == 1
+
+
+def test_the_fallback_returns_what_the_normal_path_returns(api):
+    data = a_window_of_every_kind() + later_resolutions()
+    normal = serve(api, data)
+    by_resolution = source().fetch("incidents", START, END)
+    assert normal.of("created") == [] and normal.of("created_resolved") == []
+    api.reset()
+    fallback = serve(api, data, cap=LOW_CAP)
+    by_creation = source().fetch("incidents", START, END)
+    assert fallback.of("created") and fallback.of("created_resolved")
+    assert ids(by_creation) == [f"Q{n:06d}" for n in range(1, 12)]  # Q000009: created 60 days before the window
+
+    def rows(batch):
+        return batch.good.sort_values("source_id").reset_index(drop=True)
+
+    pd.testing.assert_frame_equal(rows(by_creation), rows(by_resolution))
+    assert by_creation.rejected.empty and by_resolution.rejected.empty
+
+
+def test_the_normal_path_catches_an_incident_created_300_days_before_and_resolved_in_the_window(api):
+    ancient = incident(1, START - pd.Timedelta(days=300), resolved=START + pd.Timedelta(hours=5))
+    recent = incident(2, START - pd.Timedelta(days=179), resolved=START + pd.Timedelta(hours=6))
+    serve(api, [ancient, recent, *later_resolutions()])
+    batch = source().fetch("incidents", START, END)
+    assert ids(batch) == ["Q000001", "Q000002"]
+    assert batch.good.set_index("source_id").loc["Q000001", "opened_at"] == START - pd.Timedelta(days=300)
+    api.reset()
+    serve_for_the_fallback(api, [ancient, recent])
+    # the fallback's one documented blind spot: opened more than max_range_days before the window
+    assert ids(source().fetch("incidents", START, END)) == ["Q000002"]
+
+
+def test_the_look_back_keeps_the_incidents_resolved_at_or_after_start(api):
+    day = pd.Timedelta(days=1)
+    fake = serve(api, [
+        incident(1, START - 10 * day, resolved=START - pd.Timedelta(seconds=1), updated=START + day / 2),
+        incident(2, START - 10 * day, resolved=START),
+        incident(3, START - 10 * day, resolved=END + 30 * day),
+        incident(4, START - 10 * day, status="acknowledged"),  # open: not in this listing
+        incident(5, START - 181 * day, resolved=START + day / 2),  # created before the look-back
+        incident(6, START + day / 2),  # created in the window: not in this listing
+    ])  # fmt: skip
+    got = PagerDutyClient(BASE, TOKEN, sleep=lambda s: None).resolved_since_by_creation(START)
+    assert [i["id"] for i in got] == ["Q000002", "Q000003"]
+    (query,) = fake.requests
+    assert (query["since"], query["until"], query["statuses[]"]) == (
+        ["2023-09-03T00:00:00Z"], ["2024-03-01T00:00:00Z"], ["resolved"])  # fmt: skip
+
+
+def test_an_open_listing_past_the_cap_is_an_error_not_a_fallback(api):
+    serve(api, [incident(n, START - pd.Timedelta(days=3, minutes=n), status="triggered") for n in range(1_050)],
+          cap=LOW_CAP)  # fmt: skip
+    with pytest.raises(ListingTooLarge, match=r"^sources\.pagerduty: .* more than 10,000 incidents open of service"):
+        source(services=("PCHK001",)).fetch("incidents", START, END)
 
 
 def test_newest_per_id_keeps_the_newest_updated_at_and_undated_as_oldest():
@@ -450,7 +574,7 @@ def test_429_with_retry_after_and_503_are_retried_and_a_spent_budget_waits_for_i
     sleeps: list[float] = []
     batch = source(sleeps=sleeps).fetch("incidents", START, END)
     assert sleeps[0] == 7.0 and 0 < sleeps[1] < 5 and sleeps[2] == 31.0 and len(sleeps) == 3
-    assert batch.rejected.empty and len(fake.requests) == 2  # the created listing was answered before it
+    assert batch.rejected.empty and len(fake.requests) == 1  # the open listing was answered before it
 
 
 def test_giving_up_is_a_source_error_naming_the_section_and_not_the_token(api):

@@ -14,6 +14,9 @@ PagerDuty's quirks handled here:
   chunks of at most `max_range_days`.
 - `date_range=all` ignores `since`/`until`: the resolved listing (`statuses[]=resolved`,
   `sort_by=resolved_at:desc`) pages from the newest resolution back until a page ends before `start`.
+  `resolved_since_by_creation` is its stand-in that can always be split by time (the source's fallback): the
+  incidents created in the `max_range_days` before `start` and resolved now (`since`/`until` with
+  `statuses[]=resolved`), those resolved at or after `start` kept.
 """
 
 from __future__ import annotations
@@ -69,13 +72,14 @@ class PagerDutyClient:
         """One cheap authenticated request (the pre-flight): raises VendorAuthError for a refused token."""
         return self.http.get(PATH, {"limit": 1, "time_zone": "UTC"})
 
-    def created(self, start: pd.Timestamp, end: pd.Timestamp) -> list[Incident]:
-        """Every incident created in [start, end) (widened to whole seconds), oldest first per chunk."""
+    def created(self, start: pd.Timestamp, end: pd.Timestamp, statuses: Sequence[str] = ()) -> list[Incident]:
+        """Every incident created in [start, end) (widened to whole seconds), oldest first per chunk; with
+        `statuses`, only those whose status is one of them now."""
         start, end = utc(start).floor("s"), utc(end).ceil("s")
         incidents: list[Incident] = []
         while start < end:
             stop = min(start + self.max_range, end)
-            incidents += self._created(start, stop)
+            incidents += self._created(start, stop, list(statuses))
             start = stop
         return incidents
 
@@ -86,6 +90,14 @@ class PagerDutyClient:
         params = {"date_range": "all", "statuses[]": ["resolved"], "sort_by": "resolved_at:desc"}
         return self._by_services(params, f"resolved since {iso(start)}", lambda page: _resolved_before(page[-1], start))
 
+    def resolved_since_by_creation(self, start: pd.Timestamp) -> list[Incident]:
+        """Incidents created in the `max_range_days` before `start` and resolved at or after it: read by creation,
+        so splittable by time (the stand-in for `resolved_since` when that passes the offset cap). Blind to an
+        incident created earlier still."""
+        start = utc(start)
+        older = self.created(start - self.max_range, start, ["resolved"])
+        return [incident for incident in older if not _resolved_before(incident, start)]
+
     def open_incidents(self) -> list[Incident]:
         """Every incident triggered or acknowledged now, whatever its creation."""
         params = {"date_range": "all", "statuses[]": list(OPEN_STATUSES), "sort_by": "created_at:asc"}
@@ -94,18 +106,21 @@ class PagerDutyClient:
     def close(self) -> None:
         self.http.close()
 
-    def _created(self, since: pd.Timestamp, until: pd.Timestamp) -> list[Incident]:
+    def _created(self, since: pd.Timestamp, until: pd.Timestamp, statuses: list[str]) -> list[Incident]:
         scope = self._scope(self.service_ids)
         params = {"since": iso(since), "until": iso(until), "sort_by": "created_at:asc", **scope}
+        if statuses:
+            params["statuses[]"] = statuses
         try:
             return self._listing(params, None)
         except _Capped:
             middle = (since + (until - since) / 2).floor("s")
             if middle <= since:
-                raise ListingTooLarge(f"{SOURCE}: GET {self._endpoint()}: more than {OFFSET_CAP:,} incidents created "
+                what = f"{'/'.join(statuses)} incidents" if statuses else "incidents"
+                raise ListingTooLarge(f"{SOURCE}: GET {self._endpoint()}: more than {OFFSET_CAP:,} {what} created "
                                       f"in [{iso(since)}, {iso(until)}): PagerDuty pages no further than offset "
                                       f"{OFFSET_CAP:,} and one second cannot be split") from None  # fmt: skip
-            return self._created(since, middle) + self._created(middle, until)
+            return self._created(since, middle, statuses) + self._created(middle, until, statuses)
 
     def _by_services(
         self, params: dict[str, Any], what: str, stop: Callable[[list[Incident]], bool] | None
