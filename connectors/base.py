@@ -9,6 +9,8 @@ A vendor record keeps its payload in an extra `payload` column (a dict), stored 
 
 from __future__ import annotations
 
+import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol
@@ -67,6 +69,19 @@ class SourceContext:
     base_dir: Path  # relative paths in scorecard.yaml start here (the file's folder)
     services: Services  # the service vocabulary and each source's names for a service
     production_environments: tuple[str, ...]  # metrics.production_environments, unless a source overrides it
+
+
+def credential(env_name: str, config_path: str, environ: Mapping[str, str] | None = None) -> str:
+    """The secret held by the environment variable `env_name`, which the config names at `config_path`
+    (`sources.github.token_env`); SourceError, naming the variable and the path, when it is not set."""
+    value = (os.environ if environ is None else environ).get(env_name)
+    if not value:
+        raise SourceError(unset_message(env_name, config_path))
+    return value
+
+
+def unset_message(env_name: str, config_path: str) -> str:
+    return f"environment variable {env_name} is not set ({config_path})"
 
 
 def empty_batch(kind: str) -> SourceBatch:

@@ -13,7 +13,7 @@ import os
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from connectors.base import Source, SourceContext, SourceError
+from connectors.base import Source, SourceContext, SourceError, unset_message
 from connectors.files.config import FilesConfig
 from connectors.files.source import files_source
 from connectors.github.config import GithubConfig
@@ -67,7 +67,7 @@ def check_credentials(sources: SourcesConfig, names: list[str], environ: Mapping
     if missing:
         path, env = missing[0]
         more = f" (and {len(missing) - 1} more)" if len(missing) > 1 else ""
-        raise SourceError(f"environment variable {env} is not set ({path}){more}")
+        raise SourceError(unset_message(env, path) + more)
 
 
 def configured_sources(

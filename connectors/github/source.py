@@ -14,7 +14,6 @@ window is read from GitHub as it is now.
 
 from __future__ import annotations
 
-import os
 import re
 import time
 from collections.abc import Callable, Mapping
@@ -23,7 +22,7 @@ from typing import TypeVar
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, empty_batch, in_window, record_times
+from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window, record_times
 from connectors.github import extract
 from connectors.github.client import SOURCE, GithubClient
 from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
@@ -113,10 +112,7 @@ def github_source(
     sleep: Callable[[float], None] = time.sleep,
 ) -> GithubSource:
     """The source of `sources.github`; raises SourceError when its token variable is not set."""
-    environ = os.environ if environ is None else environ
-    token = environ.get(section.token_env)
-    if not token:
-        raise SourceError(f"environment variable {section.token_env} is not set ({SOURCE}.token_env)")
+    token = credential(section.token_env, f"{SOURCE}.token_env", environ)
     return GithubSource(
         client=GithubClient(section.base_url, token, sleep=sleep),
         repos=tuple(section.repos),

@@ -40,14 +40,13 @@ least one per chunk of `max_range_days`), one per 100 resolved ones created in t
 
 from __future__ import annotations
 
-import os
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, empty_batch, in_window
+from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window
 from connectors.http import VendorAuthError, VendorHttpError
 from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient, http_status, utc
 from connectors.pagerduty.config import PagerDutyConfig
@@ -116,10 +115,7 @@ def pagerduty_source(
     sleep: Callable[[float], None] = time.sleep,
 ) -> PagerDutySource:
     """The source of `sources.pagerduty`, its token read from the variable `token_env` names."""
-    environ = os.environ if environ is None else environ
-    token = environ.get(section.token_env)
-    if not token:
-        raise SourceError(f"environment variable {section.token_env} is not set ({SECTION}.token_env)")
+    token = credential(section.token_env, f"{SECTION}.token_env", environ)
     client = PagerDutyClient(section.base_url, token, service_ids=section.services,
                              max_range_days=section.max_range_days, sleep=sleep)  # fmt: skip
     return PagerDutySource(section, client, context.services)
