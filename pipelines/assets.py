@@ -39,11 +39,9 @@ from connectors.records import KINDS
 from connectors.services import UNMAPPED
 from pipelines import clock
 from pipelines.config import Config
-from pipelines.derive import current_period_start
+from pipelines.derive import current_period_start, derive
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
-from pipelines.settings import metric_settings, monitored_services
 from scoring.dictionary import dictionary_frame
-from scoring.metrics import derive_metrics
 from scoring.periods import period_table, shift_periods, utc
 from scoring.scorecard import kpi_values_from_metrics, score
 from warehouse import Warehouse
@@ -156,11 +154,7 @@ def derive_touched(
     start = periods.min()
     end = next_periods(periods[-1:], grain)[0]
     mapped = {kind: frame[frame["service"] != UNMAPPED] for kind, frame in facts.items()}
-    values = derive_metrics(
-        mapped["incidents"], mapped["changes"], mapped["deployments"], mapped["pull_requests"],
-        grain=grain, start=start, end=end, as_of=min(now, end), settings=metric_settings(config),
-        services=sorted(config.services) or None, monitored=monitored_services(config),
-    )  # fmt: skip
+    values = derive(mapped, grain=grain, start=start, end=end, as_of=min(now, end), config=config)
     return values[values["period_start"].isin(periods)].reset_index(drop=True)
 
 

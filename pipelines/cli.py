@@ -170,7 +170,7 @@ def metrics(
         raise fail(str(error)) from None
     warn_rejections(loaded)
     start, end = reporting_window(loaded, start, end, now, grain.value)
-    values = derive(loaded, grain=grain.value, start=start, end=end, as_of=now, config=scorecard_config)
+    values = derive(loaded.frames, grain=grain.value, start=start, end=end, as_of=now, config=scorecard_config)
     values = _only(values, "service", service, "--service")
     values = _only(values, "metric", metric, "--metric")
     rows = render.records(values, METRIC_COLUMNS)
@@ -228,7 +228,8 @@ def score(
     warn_rejections(loaded)
     if any(paths.values()):
         start, end = reporting_window(loaded, start, end, now, review_period)
-        metric_values = derive(loaded, grain=review_period, start=start, end=end, as_of=now, config=scorecard_config)
+        metric_values = derive(loaded.frames, grain=review_period, start=start, end=end, as_of=now,
+                               config=scorecard_config)
     else:
         metric_values = None
     kpi_scores, node_scores = score_scorecard(scorecard_config, metric_values, manual)

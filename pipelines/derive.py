@@ -58,7 +58,7 @@ def reporting_window(
 
 
 def derive(
-    loaded: LoadedRecords,
+    frames: dict[str, pd.DataFrame],
     *,
     grain: str,
     start: pd.Timestamp,
@@ -66,8 +66,8 @@ def derive(
     as_of: pd.Timestamp,
     config: Config | None,
 ) -> pd.DataFrame:
-    """Every metric over the loaded records, with the config's metrics settings, services and monitored services."""
-    frames = loaded.frames
+    """Every metric over the record frames (kind -> frame), with the config's metrics settings, services and
+    monitored services: the one place a config becomes the metric engine's arguments."""
     return derive_metrics(
         frames["incidents"], frames["changes"], frames["deployments"], frames["pull_requests"],
         grain=grain, start=start, end=end, as_of=as_of, settings=metric_settings(config),
