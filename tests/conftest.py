@@ -15,7 +15,10 @@ from pathlib import Path
 
 import pytest
 import sqlalchemy as sa
+from demo_files import write_data
 
+from pipelines.clock import NOW_ENV
+from pipelines.resources import CONFIG_ENV, WAREHOUSE_URL_ENV
 from warehouse import Warehouse
 from warehouse.urls import display_url, parse_url
 
@@ -76,3 +79,16 @@ def warehouse(warehouse_url: str) -> Iterator[Warehouse]:
     wh = Warehouse.connect(warehouse_url)
     yield wh
     wh.dispose()
+
+
+@pytest.fixture(autouse=True)
+def _no_outside_settings(monkeypatch: pytest.MonkeyPatch) -> None:
+    """No test sees the machine's warehouse, config, Dagster home or fixed clock: a test sets what it needs."""
+    for name in (WAREHOUSE_URL_ENV, CONFIG_ENV, "DAGSTER_HOME", NOW_ENV):
+        monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture(scope="session")
+def data_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """tests/demo_files.py's data set, written once for the session; tests that spoil files copy it first."""
+    return write_data(tmp_path_factory.mktemp("data"))

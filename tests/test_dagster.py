@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from dagster import AssetKey, DagsterInstance, build_schedule_context, materialize
-from demo_files import FIRST_DAY, LAST_DAY, ROOT, write_config, write_data
+from demo_files import FIRST_DAY, LAST_DAY, ROOT, write_config
 from typer.testing import CliRunner
 
 from connectors import registry
@@ -35,17 +35,6 @@ from warehouse import Warehouse
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
 DERIVED_TABLES = ("metric_values", "kpi_scores", "node_scores")
 runner = CliRunner()
-
-
-@pytest.fixture(autouse=True)
-def _no_outside_settings(monkeypatch):
-    for name in ("SCORECARD_WAREHOUSE_URL", "SCORECARD_CONFIG", "DAGSTER_HOME", NOW_ENV):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return write_data(tmp_path_factory.mktemp("data"))
 
 
 class RecordingProgress(ProgressReporter):

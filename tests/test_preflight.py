@@ -15,7 +15,7 @@ import pandas as pd
 import pytest
 import yaml
 from dagster import DagsterInstance, materialize
-from demo_files import write_config, write_data
+from demo_files import write_config
 from typer.testing import CliRunner
 
 from pipelines.assets import ASSETS
@@ -28,17 +28,6 @@ from warehouse import Warehouse
 runner = CliRunner()
 DAY = "2024-03-12"
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
-
-
-@pytest.fixture(autouse=True)
-def _no_outside_settings(monkeypatch):
-    for name in (WAREHOUSE_URL_ENV, "SCORECARD_CONFIG", "DAGSTER_HOME", NOW_ENV):
-        monkeypatch.delenv(name, raising=False)
-
-
-@pytest.fixture(scope="module")
-def data_dir(tmp_path_factory) -> Path:
-    return write_data(tmp_path_factory.mktemp("data"))
 
 
 def copy_data(data_dir: Path, folder: Path) -> Path:

@@ -21,7 +21,6 @@ from connectors.simulator.server import make_app, running, vendor_urls
 from connectors.simulator.truth import truth_frames, truth_metrics
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV
-from pipelines.resources import WAREHOUSE_URL_ENV
 from warehouse import Warehouse
 
 END = pd.Timestamp("2026-11-01", tz="UTC")  # the simulator's history ends here (exclusive)
@@ -47,8 +46,7 @@ def truth(history):
 
 @pytest.fixture(autouse=True)
 def _environment(monkeypatch):
-    for name in (WAREHOUSE_URL_ENV, "SCORECARD_CONFIG", "DAGSTER_HOME"):
-        monkeypatch.delenv(name, raising=False)
+    """The fixed clock and fake tokens (conftest.py has already cleared the machine's settings)."""
     monkeypatch.setenv(NOW_ENV, (END + pd.Timedelta(hours=3)).isoformat())
     for name, token in TOKENS.items():
         monkeypatch.setenv(name, token)
