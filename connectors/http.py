@@ -16,6 +16,7 @@ own DEBUG request lines lose their query strings (a filter this module puts on t
 from __future__ import annotations
 
 import logging
+import os
 import random
 import re
 import time
@@ -25,6 +26,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import urlsplit
 
+import orjson
 import requests
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
 
@@ -87,7 +89,7 @@ class VendorClient:
     ):
         self.source = source
         self.base_url = base_url.rstrip("/")
-        self.session = requests.Session()
+        self.session = _session(self.base_url)
         self.session.headers.update(headers)
         self.rate_limit = rate_limit
         self.body_rate_limit = body_rate_limit
@@ -154,7 +156,7 @@ class VendorClient:
         if response.status_code >= 400:
             raise VendorHttpError(f"{self._where(method, url)}: HTTP {response.status_code}")
         try:
-            body, decoded = (None, True) if response.status_code == 204 else (response.json(), True)
+            body, decoded = (None, True) if response.status_code == 204 else (orjson.loads(response.content), True)
         except ValueError:
             body, decoded = None, False
         if not decoded:
@@ -176,6 +178,18 @@ class VendorClient:
 
     def _where(self, method: str, url: str) -> str:
         return f"{self.source}: {method} {endpoint(url)}"
+
+
+def _session(base_url: str) -> requests.Session:
+    """A session for one vendor host, with the environment's proxy and CA bundle read once, here.
+
+    requests would re-read them (and ~/.netrc) on every request: costly at thousands of pages, and a netrc
+    entry for the vendor's host would replace the credential header the connector sets."""
+    session = requests.Session()
+    session.trust_env = False
+    session.proxies.update(requests.utils.get_environ_proxies(base_url))
+    session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
+    return session
 
 
 def endpoint(url: str) -> str:

@@ -245,10 +245,10 @@ def empty_frame(kind: str) -> pd.DataFrame:
 
 
 def _text(series: pd.Series) -> pd.Series:
-    """Strings stripped, with empty strings, NaN and None all as None."""
-    out = series.astype(object).where(series.notna(), None)
-    out = out.map(lambda v: v if v is None else str(v).strip(), na_action="ignore")
-    return out.where(out.notna() & (out != ""), None)
+    """Strings stripped, with empty strings, NaN, NaT and None all as None."""
+    missing = series.isna().to_numpy()
+    values = [None if gone else (str(value).strip() or None) for value, gone in zip(series, missing, strict=True)]
+    return pd.Series(values, index=series.index, dtype=object)
 
 
 def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -324,6 +324,8 @@ def normalise(
     first_error = pd.Series(None, index=raw.index, dtype=object)
 
     def note(errors: pd.Series, column: str) -> None:
+        if not errors.notna().any():
+            return
         fresh = errors.notna() & first_error.isna()
         first_error[fresh] = column + ": " + errors[fresh].astype(str)
 

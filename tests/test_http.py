@@ -102,6 +102,27 @@ def test_one_session_is_reused_and_its_headers_go_with_every_request(mocked, sle
     assert slept == []
 
 
+def test_proxy_settings_of_the_environment_are_read_once_for_the_vendor_host(slept, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.internal:3128")
+    monkeypatch.setenv("NO_PROXY", "bypassed.example.org")
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", "/etc/ssl/company.pem")
+    proxied, bypassed = client(slept), client(slept, base_url="https://bypassed.example.org/api")
+    assert proxied.session.proxies.get("https") == "http://proxy.internal:3128"
+    assert "https" not in bypassed.session.proxies
+    assert proxied.session.verify == "/etc/ssl/company.pem"
+    assert proxied.session.trust_env is False  # not re-read per request
+
+
+def test_a_netrc_entry_for_the_vendor_host_does_not_replace_the_credential(mocked, slept, monkeypatch, tmp_path):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine api.example.com login someone password other-secret\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    add(mocked)
+    client(slept).get("/items")
+    assert mocked.calls[0].request.headers["Authorization"] == f"token {TOKEN}"
+
+
 def test_page_carries_body_headers_and_status(mocked, slept):
     add(mocked, body='{"incidents": [1, 2]}', headers={"Link": '<https://api.example.com/items?page=2>; rel="next"'})
     page = client(slept).get("/items", params={"page": 1})

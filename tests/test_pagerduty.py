@@ -18,7 +18,7 @@ from connectors.base import SourceContext, SourceError
 from connectors.http import VendorHttpError
 from connectors.pagerduty.client import ACCEPT, OFFSET_CAP, ListingTooLarge, PagerDutyClient
 from connectors.pagerduty.config import PagerDutyConfig
-from connectors.pagerduty.extract import incident_rows, newest_per_id, severity
+from connectors.pagerduty.extract import incident_rows
 from connectors.pagerduty.source import pagerduty_source
 from connectors.services import ServiceMapping
 
@@ -458,14 +458,15 @@ def test_an_open_listing_past_the_cap_is_an_error_not_a_fallback(api):
         source(services=("PCHK001",)).fetch("incidents", START, END)
 
 
-def test_newest_per_id_keeps_the_newest_updated_at_and_undated_as_oldest():
+def test_one_row_per_id_the_newest_updated_at_and_undated_as_oldest():
     a = {"id": "Q1", "updated_at": "2024-03-01T10:00:00Z", "v": 1}
     b = {"id": "Q1", "updated_at": "2024-03-01T12:00:00+01:00", "v": 2}  # 11:00Z: newer
     c = {"id": "Q1", "updated_at": "2024-03-01T10:30:00Z", "v": 3}
     d = {"id": "Q1", "v": 4, "created_at": None}
     e = {"id": "Q2", "updated_at": "2024-03-01T10:00:00Z", "v": 5}
     f = {"id": "Q2", "updated_at": "2024-03-01T10:00:00Z", "v": 6}  # a tie: the later one
-    assert [i["v"] for i in newest_per_id([a, e, b, c, d, f, {"v": 7}])] == [2, 6, 7]
+    rows = incident_rows([a, e, b, c, d, f, {"v": 7}], SERVICES)
+    assert [payload["v"] for payload in rows["payload"]] == [2, 6, 7]
 
 
 # --- vendor words to canonical records ---------------------------------------------------------------------
@@ -518,8 +519,6 @@ def test_the_vendor_incident_is_kept_in_the_payload_column(api):
 )  # fmt: skip
 def test_default_severity_from_priority_else_urgency(priority, urgency, expected):
     fields = {"priority": {"summary": priority} if priority else None, "urgency": urgency}
-    assert severity(fields, {"p1": "sev1", "p2": "sev2", "p3": "sev3", "p4": "sev4", "p5": "sev5"},
-                    {"high": "sev2", "low": "sev4"}) == expected  # fmt: skip
     row = incident_rows([fields | {"id": "Q1"}], SERVICES)
     assert row.loc[0, "severity"] == expected
 

@@ -17,6 +17,7 @@ Timestamps are passed through as sent (ISO 8601 with an offset); `normalise` tur
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -31,99 +32,95 @@ ROW_COLUMNS = ["source", "source_id", "service", "severity", "title", "status", 
                "caused_by_change", "updated_at", "payload"]  # fmt: skip
 
 
+FIELDS = ("id", "title", "summary", "status", "urgency", "created_at", "resolved_at", "last_status_change_at",
+          "updated_at")  # fmt: skip
+NESTED = {"priority": ("summary", "name"), "service": ("id", "summary", "name")}
+
+
 def incident_rows(
     incidents: Sequence[Any],
     services: Services,
     severity_by_priority: Mapping[str, str] | None = None,
     severity_by_urgency: Mapping[str, str] | None = None,
 ) -> pd.DataFrame:
-    """Canonical incident rows (ROW_COLUMNS, text as sent) for PagerDuty incident dicts, in their order."""
+    """Canonical incident rows (ROW_COLUMNS, text as sent) for PagerDuty incident dicts, one per incident id
+    (`newest_per_id`), in their order."""
     by_priority = _folded(DEFAULT_SEVERITY_BY_PRIORITY if severity_by_priority is None else severity_by_priority)
     by_urgency = _folded(DEFAULT_SEVERITY_BY_URGENCY if severity_by_urgency is None else severity_by_urgency)
-    rows = []
-    for incident in incidents:
-        fields = incident if isinstance(incident, dict) else {}
-        rows.append({
-            "source": SOURCE,
-            "source_id": _text(fields.get("id")),
-            "severity": severity(fields, by_priority, by_urgency),
-            "title": _text(fields.get("title")) or _text(fields.get("summary")),
-            "status": _text(fields.get("status")),
-            "opened_at": _text(fields.get("created_at")),
-            "resolved_at": resolved_time(fields),
-            "caused_by_change": None,
-            "updated_at": updated_time(fields),
-            "payload": incident,
-        })  # fmt: skip
-    frame = pd.DataFrame(rows, columns=[c for c in ROW_COLUMNS if c != "service"]).astype(object)
-    frame = frame.where(frame.notna(), None)
-    frame.insert(2, "service", pd.Series(_services(incidents, services), index=frame.index, dtype=object))
-    return frame
+    fields = incident_fields(incidents)
+    fields = fields.loc[newest_per_id(fields)]
+    status = fields["status"].str.lower()
+    frame = pd.DataFrame({
+        "source": SOURCE,
+        "source_id": fields["id"],
+        "service": _services(fields, services),
+        "severity": severities(fields, by_priority, by_urgency),
+        "title": fields["title"].fillna(fields["summary"]),
+        "status": fields["status"],
+        "opened_at": fields["created_at"],
+        "resolved_at": resolved_times(fields, status),
+        "caused_by_change": None,
+        "updated_at": updated_times(fields),
+        "payload": pd.Series([incidents[position] for position in fields.index], index=fields.index, dtype=object),
+    }, columns=ROW_COLUMNS).reset_index(drop=True)  # fmt: skip
+    return frame.astype(object).where(frame.notna(), None)
 
 
-def severity(incident: Mapping[str, Any], by_priority: Mapping[str, str], by_urgency: Mapping[str, str]) -> str | None:
-    """The incident's severity word (maps keyed in lower case); a word the map lacks, marked for rejection."""
-    priority = incident.get("priority")
-    word = _text(priority.get("summary") or priority.get("name")) if isinstance(priority, dict) else None
-    if word is not None:
-        return by_priority.get(word.lower(), f"{word} (not in sources.pagerduty.severity_by_priority)")
-    urgency = _text(incident.get("urgency"))
-    if urgency is not None:
-        return by_urgency.get(urgency.lower(), f"{urgency} (not in sources.pagerduty.severity_by_urgency)")
-    return None
+def incident_fields(incidents: Sequence[Any]) -> pd.DataFrame:
+    """The fields read of each incident, as stripped text (None when absent or empty): FIELDS, plus
+    `priority_summary`, `priority_name`, `service_id`, ... for the NESTED objects. Not a dict: all None."""
+    dicts = [incident if isinstance(incident, dict) else {} for incident in incidents]
+    columns = {name: [_text(fields.get(name)) for fields in dicts] for name in FIELDS}
+    for name, keys in NESTED.items():
+        nested = [value if isinstance(value := fields.get(name), dict) else {} for fields in dicts]
+        for key in keys:
+            columns[f"{name}_{key}"] = [_text(value.get(key)) for value in nested]
+    return pd.DataFrame(columns, index=range(len(dicts)), dtype=object)
 
 
-def resolved_time(incident: Mapping[str, Any]) -> str | None:
+def severities(fields: pd.DataFrame, by_priority: Mapping[str, str], by_urgency: Mapping[str, str]) -> pd.Series:
+    """Each incident's severity word (maps keyed in lower case): by priority, else by urgency; a word the map lacks,
+    marked for rejection; neither a priority nor an urgency: None."""
+    priority = fields["priority_summary"].fillna(fields["priority_name"])
+    urgency = fields["urgency"]
+    marked_priority = priority + " (not in sources.pagerduty.severity_by_priority)"
+    marked_urgency = urgency + " (not in sources.pagerduty.severity_by_urgency)"
+    by_urgency_word = urgency.str.lower().map(by_urgency).fillna(marked_urgency)
+    return priority.str.lower().map(by_priority).fillna(marked_priority).where(priority.notna(), by_urgency_word)
+
+
+def resolved_times(fields: pd.DataFrame, status: pd.Series) -> pd.Series:
     """resolved_at, else last_status_change_at once resolved; None while open."""
-    status = _text(incident.get("status"))
-    if status is not None and status.lower() in OPEN_STATUSES:
-        return None
-    resolved = _text(incident.get("resolved_at"))
-    if resolved is None and status is not None and status.lower() == "resolved":
-        return _text(incident.get("last_status_change_at"))
-    return resolved
+    resolved = fields["resolved_at"].where(fields["resolved_at"].notna() | (status != "resolved"),
+                                           fields["last_status_change_at"])  # fmt: skip
+    return resolved.where(~status.isin(OPEN_STATUSES))
 
 
-def updated_time(incident: Mapping[str, Any]) -> str | None:
+def updated_times(fields: pd.DataFrame) -> pd.Series:
     """updated_at, else last_status_change_at, else created_at."""
-    for field in ("updated_at", "last_status_change_at", "created_at"):
-        value = _text(incident.get(field))
-        if value is not None:
-            return value
-    return None
+    return fields["updated_at"].fillna(fields["last_status_change_at"]).fillna(fields["created_at"])
 
 
-def newest_per_id(incidents: Sequence[Any]) -> list[Any]:
-    """One incident per id: the newest updated_time (an undated one counting as the oldest; between equals, the
-    later one), in first-seen order. Incidents without an id are all kept (`normalise` rejects them)."""
-    kept: dict[str, tuple[pd.Timestamp | None, Any]] = {}
-    order: list[tuple[str | None, Any]] = []  # (id, None) for a kept id, (None, incident) for one without
-    for incident in incidents:
-        key = _text(incident.get("id")) if isinstance(incident, dict) else None
-        if key is None:
-            order.append((None, incident))
-            continue
-        stamp = _stamp(updated_time(incident))
-        if key in kept:
-            newest = kept[key][0]
-            if newest is not None and (stamp is None or stamp < newest):
-                continue
-        else:
-            order.append((key, None))
-        kept[key] = (stamp, incident)
-    return [kept[key][1] if key is not None else incident for key, incident in order]
+def newest_per_id(fields: pd.DataFrame) -> pd.Index:
+    """The rows of `incident_fields` to keep, one per incident id: the newest updated time (an undated one counting
+    as the oldest; between equals, the later one), in first-seen order of the ids. Rows without an id are all kept
+    (`normalise` rejects them)."""
+    stamps = pd.to_datetime(updated_times(fields), utc=True, errors="coerce", format="ISO8601")
+    ranked = pd.DataFrame({"id": fields["id"], "stamp": stamps}, index=fields.index)
+    first_seen = pd.Series(fields.index, index=fields.index).groupby(fields["id"]).transform("min")
+    ranked["first"] = first_seen.reindex(fields.index).fillna(pd.Series(fields.index, index=fields.index))
+    ranked = ranked.sort_values("stamp", kind="stable", na_position="first")
+    kept = ranked[ranked["id"].isna() | ~ranked.duplicated("id", keep="last")]
+    return kept.sort_values("first", kind="stable").index
 
 
-def _services(incidents: Sequence[Any], services: Services) -> list[str | None]:
+def _services(fields: pd.DataFrame, services: Services) -> pd.Series:
     """The service name of each incident's PagerDuty service: by id, else by name; None with neither."""
-    refs = [(incident.get("service") if isinstance(incident, dict) else None) for incident in incidents]
-    refs = [ref if isinstance(ref, dict) else {} for ref in refs]
-    ids = pd.Series([_text(ref.get("id")) for ref in refs], dtype=object)
-    names = pd.Series([_text(ref.get("summary")) or _text(ref.get("name")) for ref in refs], dtype=object)
-    by_id = service_names(services, "pagerduty_services", ids)
+    names = fields["service_summary"].fillna(fields["service_name"])
+    by_id = service_names(services, "pagerduty_services", fields["service_id"])
     by_name = service_names(services, "pagerduty_services", names)
-    mapped = by_id.where(by_id != UNMAPPED, by_name).tolist()
-    return [name if known else None for name, known in zip(mapped, ids.notna() | names.notna(), strict=True)]
+    mapped = by_id.where(by_id != UNMAPPED, by_name)
+    return mapped.where(fields["service_id"].notna() | names.notna())
 
 
 def _folded(mapping: Mapping[str, str]) -> dict[str, str]:
@@ -131,19 +128,9 @@ def _folded(mapping: Mapping[str, str]) -> dict[str, str]:
 
 
 def _text(value: Any) -> str | None:
-    if value is None or (isinstance(value, float) and pd.isna(value)):
+    """A vendor value as stripped text (a number as its text); None for None, NaN and empty text."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
         return None
-    text = str(value).strip()
-    return text or None
-
-
-def _stamp(value: str | None) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        stamp = pd.Timestamp(value)
-    except (TypeError, ValueError):
-        return None
-    if pd.isna(stamp):
-        return None
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    return str(value).strip() or None

@@ -50,7 +50,7 @@ from connectors.base import SourceBatch, SourceContext, SourceError, credential,
 from connectors.http import VendorAuthError, VendorHttpError
 from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient, http_status, utc
 from connectors.pagerduty.config import PagerDutyConfig
-from connectors.pagerduty.extract import incident_rows, newest_per_id
+from connectors.pagerduty.extract import incident_rows
 from connectors.records import normalise
 from connectors.services import UNMAPPED, Services
 
@@ -90,7 +90,7 @@ class PagerDutySource:
             raw += self._resolved(start, end)
         except VendorHttpError as error:
             raise _named(error) from None
-        rows = incident_rows(newest_per_id(raw), self.services, self.section.severity_by_priority,
+        rows = incident_rows(raw, self.services, self.section.severity_by_priority,
                              self.section.severity_by_urgency)  # fmt: skip
         rows = rows[touched_in_window(rows, start, end)]
         if rows.empty:
