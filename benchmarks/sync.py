@@ -24,6 +24,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from connectors.base import SourceContext  # noqa: E402
+from connectors.github.client import REPOS_PER_QUERY  # noqa: E402
 from connectors.github.config import GithubConfig  # noqa: E402
 from connectors.github.source import github_source  # noqa: E402
 from connectors.pagerduty.config import PagerDutyConfig  # noqa: E402
@@ -51,12 +52,15 @@ KINDS = {"github": ("deployments", "pull_requests"), "pagerduty": ("incidents",)
 
 
 def minimum_requests(source, kind: str, records: pd.DataFrame) -> int:
-    """The fewest requests the vendor's page size allows: one listing per repo (GitHub) or per listing (PagerDuty)."""
+    """The fewest requests the vendor's page size allows. GitHub: a repo needs ceil(n / 100) pages (at least one),
+    and a request carries one page each of up to REPOS_PER_QUERY repos, so: the most pages of one repo, or all
+    pages over REPOS_PER_QUERY, whichever is more. PagerDuty: one request per 100 incidents (at least one)."""
     if source.name == "github":
         per_repo = records["source_id"].str.rsplit("/", n=1).str[0] if kind == "deployments" else \
             records["source_id"].str.split("#").str[0]  # fmt: skip
         counts = per_repo.value_counts().reindex(list(source.repos), fill_value=0)
-        return int(sum(max(1, math.ceil(n / PAGE)) for n in counts))
+        pages = [max(1, math.ceil(n / PAGE)) for n in counts]
+        return max(max(pages), math.ceil(sum(pages) / REPOS_PER_QUERY))
     return max(1, math.ceil(len(records) / PAGE))
 
 

@@ -50,4 +50,4 @@ def service_names(services: Services, mapping: str, entities: pd.Series) -> pd.S
     """The service each vendor entity belongs to (`mapping` is a ServiceMapping field, e.g. "github_repos"),
     UNMAPPED for an entity no service claims (compared case-insensitively: repo names are not case-sensitive)."""
     owners = {name.lower(): service for service, entry in services.items() for name in getattr(entry, mapping)}
-    return entities.astype(object).str.lower().map(owners).fillna(UNMAPPED)
+    return entities.astype(object).str.lower().map(owners).astype(object).fillna(UNMAPPED)

@@ -44,7 +44,8 @@ def errors_body(name: str) -> dict:
 def deployment(number: int, created: str | pd.Timestamp, *, state: str | None = "SUCCESS",
                status_at: str | pd.Timestamp | None = None, environment: str = "production",
                description: str | None = None, payload: str = "{}") -> dict:  # fmt: skip
-    """A Deployment node as queries.DEPLOYMENTS asks for it; status 5 minutes after creation unless given."""
+    """A Deployment node as queries.batched("deployments", n) asks for it; its status 5 minutes after creation
+    unless given."""
     created = pd.Timestamp(created)
     status = None if state is None else {"state": state, "createdAt": iso(status_at or created + pd.Timedelta("5min"))}
     return {
@@ -88,22 +89,36 @@ class FakeGithub:
         if "viewer" in body["query"]:
             return 200, {}, json.dumps({"data": {"viewer": {"login": "octocat"}}})
         connection = "deployments" if "deployments(" in body["query"] else "pullRequests"
-        repo = f"{variables['owner']}/{variables['name']}"
-        if repo not in self.connections[connection]:
-            return 200, {}, json.dumps(errors_body("not_found")).replace("acme/nope", repo)
-        nodes = self.connections[connection][repo]
-        if connection == "deployments":
-            nodes = [n for n in nodes if n is None or n.get("environment") in variables["environments"]]
-        offset = int(variables["cursor"].removeprefix("cursor:")) if variables["cursor"] else 0
-        page = nodes[offset : offset + 100]
-        info = {"hasNextPage": offset + 100 < len(nodes), "endCursor": f"cursor:{offset + len(page)}"}
-        data = {"repository": {connection: {"nodes": page, "pageInfo": info}},
-                "rateLimit": {"cost": 1, "remaining": 4000, "resetAt": "2026-10-10T13:00:00Z"}}  # fmt: skip
+        data, errors = {}, []
+        for alias in aliases(body):
+            repo = f"{variables[f'{alias}_owner']}/{variables[f'{alias}_name']}"
+            if repo not in self.connections[connection]:
+                not_found = errors_body("not_found")["errors"][0]
+                message = not_found["message"].replace("acme/nope", repo)
+                data[alias] = None
+                errors.append(not_found | {"path": [alias], "message": message})
+                continue
+            nodes = self.connections[connection][repo]
+            if connection == "deployments":
+                nodes = [n for n in nodes if n is None or n.get("environment") in variables["environments"]]
+            cursor = variables[f"{alias}_cursor"]
+            offset = int(cursor.removeprefix("cursor:")) if cursor else 0
+            page = nodes[offset : offset + 100]
+            info = {"hasNextPage": offset + 100 < len(nodes), "endCursor": f"cursor:{offset + len(page)}"}
+            data[alias] = {connection: {"nodes": page, "pageInfo": info}}
+        data["rateLimit"] = {"cost": 1, "remaining": 4000, "resetAt": "2026-10-10T13:00:00Z"}
         headers = {"x-ratelimit-remaining": "4000", "x-ratelimit-reset": str(int(NOW) + 3600)}
-        return 200, headers, json.dumps({"data": data})
+        return 200, headers, json.dumps({"data": data} | ({"errors": errors} if errors else {}))
 
     def cursors(self) -> list[str | None]:
-        return [body["variables"].get("cursor") for body in self.bodies]
+        """The first repository's cursor of each request."""
+        return [body["variables"].get("r0_cursor") for body in self.bodies]
+
+
+def aliases(body: dict) -> list[str]:
+    """The repository aliases of a batched request (r0, r1, ...), in order."""
+    found = {name.removesuffix("_owner") for name in body["variables"] if name.endswith("_owner")}
+    return sorted(found, key=lambda alias: int(alias[1:]))
 
 
 def serve(fake: FakeGithub, url: str = GRAPHQL) -> FakeGithub:
@@ -139,12 +154,13 @@ def test_every_query_validates_against_githubs_schema(schema, name):
 
 
 def test_every_query_of_the_module_is_in_documents():
-    documents = {name for name, value in vars(queries).items() if isinstance(value, str) and "{" in value}
-    assert {getattr(queries, name) for name in documents} == set(queries.DOCUMENTS.values())
+    documents = {name for name, value in vars(queries).items()
+                 if isinstance(value, str) and "{" in value and not name.startswith("_")}  # fmt: skip
+    assert {getattr(queries, name) for name in documents} <= set(queries.DOCUMENTS.values())
 
 
 def test_the_schema_check_catches_a_wrong_field(schema):
-    wrong = queries.DEPLOYMENTS.replace("commitOid", "sha")
+    wrong = queries.batched("deployments", 1).replace("commitOid", "sha")
     assert [e.message for e in graphql.validate(schema, graphql.parse(wrong))] == [
         "Cannot query field 'sha' on type 'Deployment'."]  # fmt: skip
 
@@ -208,7 +224,7 @@ def test_deployments_are_paged_to_the_last_page_passing_cursors():
     fake = serve(FakeGithub({"acme/checkout": [deployment(1000 + i, t) for i, t in enumerate(created)]}))
     batch = make_source().fetch("deployments", START, END)
     assert fake.cursors() == [None, "cursor:100", "cursor:200"]
-    assert all(b["variables"]["owner"] == "acme" and b["variables"]["name"] == "checkout" for b in fake.bodies)
+    assert all(b["variables"]["r0_owner"] == "acme" and b["variables"]["r0_name"] == "checkout" for b in fake.bodies)
     assert all(b["variables"]["environments"] == ["production"] for b in fake.bodies)
     assert len(batch.good) == 230 and batch.rejected.empty
     assert batch.good["source_id"].is_unique and batch.good["source_id"].str.match(r"^acme/checkout/1\d{3}$").all()
@@ -339,7 +355,21 @@ def test_a_repo_no_service_claims_is_unmapped():
         "deployments", START, END)  # fmt: skip
     assert dict(zip(batch.good["source_id"], batch.good["service"], strict=True)) == {
         "acme/checkout/1": "checkout", "acme/Legacy-Tool/1": "unmapped"}  # fmt: skip
-    assert len(fake.bodies) == 2  # one page per repository
+    assert len(fake.bodies) == 1 and aliases(fake.bodies[0]) == ["r0", "r1"]  # one request reads both
+
+
+@responses.activate
+def test_a_request_reads_a_page_of_25_repositories_and_only_those_with_more_are_asked_again():
+    repos = [f"acme/svc{n}" for n in range(60)]
+    nodes = {repo: [deployment(n, START + pd.Timedelta(hours=1))] for n, repo in enumerate(repos)}
+    nodes["acme/svc30"] = [deployment(1000 + i, END - pd.Timedelta(minutes=5 * (i + 2))) for i in range(250)]
+    fake = serve(FakeGithub(nodes))
+    batch = make_source(repos=repos, services={}).fetch("deployments", START, END)
+    # svc30's later pages ride along with the repositories not yet read, then alone
+    assert [len(aliases(body)) for body in fake.bodies] == [25, 25, 11, 1]
+    assert [body["variables"]["r0_name"] for body in fake.bodies] == ["svc0", "svc25", "svc30", "svc30"]
+    assert fake.cursors()[2:] == ["cursor:100", "cursor:200"]
+    assert len(batch.good) == 59 + 250 and batch.good["source_id"].is_unique
 
 
 @responses.activate
@@ -350,7 +380,7 @@ def test_a_repo_github_does_not_know_is_a_source_error_naming_it():
     message = str(caught.value)
     assert message == ("sources.github: acme/nope deployments: GitHub said: "
                        "Could not resolve to a Repository with the name 'acme/nope'. (NOT_FOUND)")  # fmt: skip
-    assert len(responses.calls) == 2  # not retried
+    assert len(responses.calls) == 1  # both repositories in one request, not retried
 
 
 @responses.activate
@@ -405,7 +435,7 @@ def test_a_malformed_pull_request_is_rejected_and_its_page_kept():
 
 def page_of(nodes: list[dict], *, more: bool = False) -> dict:
     info = {"hasNextPage": more, "endCursor": "cursor:x" if more else None}
-    return {"data": {"repository": {"deployments": {"nodes": nodes, "pageInfo": info}},
+    return {"data": {"r0": {"deployments": {"nodes": nodes, "pageInfo": info}},
                      "rateLimit": {"cost": 1, "remaining": 0, "resetAt": "2026-10-10T13:00:00Z"}}}  # fmt: skip
 
 

@@ -1,4 +1,6 @@
-"""GitHub's GraphQL API: where it lives, how it says "rate limited", and paging one repository's connections.
+"""GitHub's GraphQL API: where it lives, how it says "rate limited", and paging repositories' connections, a page of
+each of up to `repos_per_query` repositories per request (GraphQL aliases), so a nightly run over many quiet
+repositories costs a request per 25 of them, not one each.
 
 This module knows GitHub and nothing of canonical records: it yields the vendor nodes page by page.
 HTTP (session, retries, backoff, the `x-ratelimit-*` headers, GitHub's secondary limit: a 403 with Retry-After)
@@ -11,7 +13,7 @@ with a GithubQueryError naming the repository and GitHub's message.
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any
 from urllib.parse import urlsplit
@@ -22,6 +24,7 @@ from connectors.http import BodyRateLimit, VendorClient, VendorHttpError, reset_
 
 SOURCE = "sources.github"  # how every message of this connector starts
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # seconds, when GitHub says it is rate limiting but not until when
+REPOS_PER_QUERY = 25  # repositories one request reads a page of each (2,500 nodes at most: far under GitHub's limits)
 Node = Any  # one vendor node as GitHub sent it: a dict, or anything else when GitHub sent something odd
 
 
@@ -75,8 +78,10 @@ class GithubClient:
         clock: Callable[[], float] | None = None,
         attempts: int = 6,
         backoff_seconds: float = 0.5,
+        repos_per_query: int = REPOS_PER_QUERY,
     ):
         self.url = graphql_url(base_url)
+        self.repos_per_query = repos_per_query
         self.http = VendorClient(
             SOURCE,
             self.url,
@@ -93,16 +98,26 @@ class GithubClient:
         """Every HTTP attempt so far, retries included."""
         return self.http.requests_sent
 
-    def query(self, document: str, variables: Mapping[str, Any] | None = None, *, what: str = "query") -> dict:
+    def query(
+        self,
+        document: str,
+        variables: Mapping[str, Any] | None = None,
+        *,
+        what: str = "query",
+        aliases: Mapping[str, str] | None = None,
+    ) -> dict:
         """The `data` of one GraphQL request. Raises VendorAuthError (401/403), VendorHttpError (gave up) or
-        GithubQueryError (GraphQL errors, no data); `what` says in messages what was being read."""
+        GithubQueryError (GraphQL errors, no data); `what` says in messages what was being read, unless the error's
+        path starts at one of the `aliases` (alias -> what was read there, e.g. "acme/checkout deployments")."""
         try:
             page = self.http.post(self.url, json={"query": document, "variables": dict(variables or {})})
         except VendorHttpError as error:  # the same class (VendorAuthError stays one), with what was read
             raise type(error)(f"{error} (reading {what})") from None
         errors = _errors(page.body)
         if errors:
-            raise GithubQueryError(f"{SOURCE}: {what}: GitHub said: {_first_error(errors)}")
+            path = errors[0].get("path")
+            where = (aliases or {}).get(path[0]) if isinstance(path, list) and path else None
+            raise GithubQueryError(f"{SOURCE}: {where or what}: GitHub said: {_first_error(errors)}")
         data = page.body.get("data") if isinstance(page.body, dict) else None
         if not isinstance(data, dict):
             raise GithubQueryError(f"{SOURCE}: {what}: GitHub answered without data")
@@ -113,40 +128,50 @@ class GithubClient:
         data = self.query(queries.VIEWER, what="the token's user (viewer)")
         return str((data.get("viewer") or {}).get("login") or "")
 
-    def deployments(self, repo: str, environments: list[str], created_since: datetime | None) -> Iterator[list[Node]]:
-        """Pages of `repo`'s deployments to `environments`, newest created first, up to and including the first
-        page whose oldest deployment was created before `created_since` (None: every page)."""
-        return self._pages(queries.DEPLOYMENTS, repo, "deployments", {"environments": list(environments)},
-                           "createdAt", created_since)  # fmt: skip
+    def deployments(
+        self, repos: Sequence[str], environments: list[str], created_since: datetime | None
+    ) -> Iterator[tuple[str, list[Node]]]:
+        """(repo, page) for the `repos`' deployments to `environments`, newest created first per repository, up to
+        and including the first page whose oldest deployment was created before `created_since` (None: every page)."""
+        return self._pages("deployments", repos, {"environments": list(environments)}, "createdAt", created_since)
 
-    def pull_requests(self, repo: str, updated_since: datetime | None) -> Iterator[list[Node]]:
-        """Pages of `repo`'s merged pull requests, most recently updated first, up to and including the first
-        page whose oldest was updated before `updated_since` (None: every page)."""
-        return self._pages(queries.PULL_REQUESTS, repo, "pullRequests", {}, "updatedAt", updated_since)
+    def pull_requests(self, repos: Sequence[str], updated_since: datetime | None) -> Iterator[tuple[str, list[Node]]]:
+        """(repo, page) for the `repos`' merged pull requests, most recently updated first per repository, up to and
+        including the first page whose oldest was updated before `updated_since` (None: every page)."""
+        return self._pages("pullRequests", repos, {}, "updatedAt", updated_since)
 
     def _pages(
-        self, document: str, repo: str, connection: str, variables: dict[str, Any], time_field: str,
-        since: datetime | None,
-    ) -> Iterator[list[Node]]:  # fmt: skip
-        owner, _, name = repo.partition("/")
-        what = f"{repo} {connection}"
-        cursor: str | None = None
-        while True:
-            data = self.query(document, {"owner": owner, "name": name, **variables, "cursor": cursor}, what=what)
-            repository = data.get("repository")
-            if not isinstance(repository, dict):
-                raise GithubQueryError(f"{SOURCE}: {what}: no such repository, or the token cannot see it")
-            page = repository.get(connection) if isinstance(repository.get(connection), dict) else {}
-            nodes = page.get("nodes") if isinstance(page.get("nodes"), list) else []
-            yield nodes
-            info = page.get("pageInfo") if isinstance(page.get("pageInfo"), dict) else {}
-            following = info.get("endCursor")
-            if not info.get("hasNextPage") or not following or following == cursor:
-                return
-            oldest = _oldest(nodes, time_field)
-            if since is not None and oldest is not None and oldest < since:
-                return
-            cursor = following
+        self, connection: str, repos: Sequence[str], shared: dict[str, Any], time_field: str, since: datetime | None
+    ) -> Iterator[tuple[str, list[Node]]]:
+        """Each request reads the next page of up to `repos_per_query` repositories that still have one to read."""
+        cursors: dict[str, str | None] = dict.fromkeys(repos)  # the repositories still to read, and where
+        while cursors:
+            batch = list(cursors)[: self.repos_per_query]
+            variables = dict(shared)
+            for position, repo in enumerate(batch):
+                owner, _, name = repo.partition("/")
+                variables |= {f"r{position}_owner": owner, f"r{position}_name": name,
+                              f"r{position}_cursor": cursors[repo]}  # fmt: skip
+            aliases = {queries.alias(position): repo for position, repo in enumerate(batch)}
+            what = f"{batch[0]} {connection}" + (f" (and {len(batch) - 1} more repositories)" if len(batch) > 1 else "")
+            labels = {key: f"{repo} {connection}" for key, repo in aliases.items()}
+            data = self.query(queries.batched(connection, len(batch)), variables, what=what, aliases=labels)
+            for key, repo in aliases.items():
+                repository = data.get(key)
+                if not isinstance(repository, dict):
+                    raise GithubQueryError(f"{SOURCE}: {repo} {connection}: no such repository, or the token "
+                                           "cannot see it")  # fmt: skip
+                page = repository.get(connection) if isinstance(repository.get(connection), dict) else {}
+                nodes = page.get("nodes") if isinstance(page.get("nodes"), list) else []
+                yield repo, nodes
+                info = page.get("pageInfo") if isinstance(page.get("pageInfo"), dict) else {}
+                following = info.get("endCursor")
+                oldest = _oldest(nodes, time_field)
+                past_window = since is not None and oldest is not None and oldest < since
+                if not info.get("hasNextPage") or not following or following == cursors[repo] or past_window:
+                    del cursors[repo]
+                else:
+                    cursors[repo] = following
 
 
 def _errors(body: Any) -> list[dict]:

@@ -35,7 +35,7 @@ PULL_REQUEST_COLUMNS = ["source", "source_id", "service", "created_at", "first_c
 
 
 def deployment_row(repo: str, service: str, node: Any, change_pattern: re.Pattern[str]) -> dict[str, Any]:
-    """One Deployment node (see queries.DEPLOYMENTS) as a raw deployments row."""
+    """One Deployment node (see queries.batched("deployments", n)) as a raw deployments row."""
     status = _get(node, "latestStatus")
     status_at = _get(status, "createdAt")
     database_id = _get(node, "databaseId")
@@ -54,7 +54,7 @@ def deployment_row(repo: str, service: str, node: Any, change_pattern: re.Patter
 
 
 def pull_request_row(repo: str, service: str, node: Any) -> dict[str, Any]:
-    """One merged PullRequest node (see queries.PULL_REQUESTS) as a raw pull_requests row."""
+    """One merged PullRequest node (see queries.batched("pullRequests", n)) as a raw pull_requests row."""
     number = _get(node, "number")
     commits = _get(node, "commits", "nodes")
     first = _get(commits[0], "commit") if isinstance(commits, list) and commits else None

@@ -12,47 +12,67 @@ query Viewer {
 }
 """
 
-# A repository's deployments to the given environments, newest created first (GitHub has no "updated since").
-DEPLOYMENTS = """
-query Deployments($owner: String!, $name: String!, $environments: [String!], $cursor: String) {
-  repository(owner: $owner, name: $name) {
-    deployments(first: 100, after: $cursor, orderBy: {field: CREATED_AT, direction: DESC},
-                environments: $environments) {
-      nodes {
-        databaseId
-        createdAt
-        updatedAt
-        environment
-        commitOid
-        description
-        payload
-        latestStatus { state createdAt }
-      }
-      pageInfo { hasNextPage endCursor }
-    }
+# One request reads a page of each of several repositories' connections: the repository fields are aliased r0, r1,
+# ... with variables r0_owner, r0_name, r0_cursor, ...: `batched(CONNECTION, n)` writes the document for n of them.
+_DEPLOYMENT_PAGE = """
+fragment DeploymentPage on DeploymentConnection {
+  nodes {
+    databaseId
+    createdAt
+    updatedAt
+    environment
+    commitOid
+    description
+    payload
+    latestStatus { state createdAt }
   }
-  rateLimit { cost remaining resetAt }
+  pageInfo { hasNextPage endCursor }
 }
 """
+# Deployments to the given environments, newest created first (GitHub has no "updated since").
+_DEPLOYMENTS_FIELD = ("deployments(first: 100, after: $r{i}_cursor, orderBy: {{field: CREATED_AT, direction: DESC}}, "
+                     "environments: $environments) {{ ...DeploymentPage }}")  # fmt: skip
+_DEPLOYMENTS_VARIABLES = "$environments: [String!]"
 
-# A repository's merged pull requests, most recently updated first.
-PULL_REQUESTS = """
-query PullRequests($owner: String!, $name: String!, $cursor: String) {
-  repository(owner: $owner, name: $name) {
-    pullRequests(first: 100, after: $cursor, states: [MERGED], orderBy: {field: UPDATED_AT, direction: DESC}) {
-      nodes {
-        number
-        createdAt
-        updatedAt
-        mergedAt
-        mergeCommit { oid }
-        commits(first: 1) { nodes { commit { authoredDate committedDate } } }
-      }
-      pageInfo { hasNextPage endCursor }
-    }
+_PULL_REQUEST_PAGE = """
+fragment PullRequestPage on PullRequestConnection {
+  nodes {
+    number
+    createdAt
+    updatedAt
+    mergedAt
+    mergeCommit { oid }
+    commits(first: 1) { nodes { commit { authoredDate committedDate } } }
   }
-  rateLimit { cost remaining resetAt }
+  pageInfo { hasNextPage endCursor }
 }
 """
+# Merged pull requests, most recently updated first.
+_PULL_REQUESTS_FIELD = ("pullRequests(first: 100, after: $r{i}_cursor, states: [MERGED], "
+                       "orderBy: {{field: UPDATED_AT, direction: DESC}}) {{ ...PullRequestPage }}")  # fmt: skip
 
-DOCUMENTS = {"viewer": VIEWER, "deployments": DEPLOYMENTS, "pull_requests": PULL_REQUESTS}
+_CONNECTIONS = {
+    "deployments": ("Deployments", _DEPLOYMENTS_VARIABLES, _DEPLOYMENTS_FIELD, _DEPLOYMENT_PAGE),
+    "pullRequests": ("PullRequests", "", _PULL_REQUESTS_FIELD, _PULL_REQUEST_PAGE),
+}
+
+
+def alias(position: int) -> str:
+    """The alias of the `position`-th repository of a batched document."""
+    return f"r{position}"
+
+
+def batched(connection: str, count: int) -> str:
+    """The document reading one page of `connection` ("deployments", "pullRequests") of `count` repositories."""
+    name, shared, field, fragment = _CONNECTIONS[connection]
+    variables = [shared] if shared else []
+    fields = []
+    for i in range(count):
+        variables.append(f"$r{i}_owner: String!, $r{i}_name: String!, $r{i}_cursor: String")
+        fields.append(f"  {alias(i)}: repository(owner: $r{i}_owner, name: $r{i}_name) {{ {field.format(i=i)} }}")
+    body = "\n".join(fields)
+    return f"query {name}({', '.join(variables)}) {{\n{body}\n  rateLimit {{ cost remaining resetAt }}\n}}\n{fragment}"
+
+
+DOCUMENTS = {"viewer": VIEWER, **{f"{connection} x{count}": batched(connection, count)
+                                  for connection in _CONNECTIONS for count in (1, 3)}}  # fmt: skip

@@ -72,23 +72,19 @@ class GithubSource:
 
     def _deployment_rows(self, start: pd.Timestamp) -> list[dict]:
         created_since = (start - self.lookback).to_pydatetime()
-        rows = []
-        for repo in self.repos:
-            service = self._service(repo)
-            for nodes in self.client.deployments(repo, list(self.environments), created_since):
-                rows += [extract.deployment_row(repo, service, node, self.change_pattern) for node in nodes]
-        return rows
+        pages = self.client.deployments(self.repos, list(self.environments), created_since)
+        services = self._services()
+        return [extract.deployment_row(repo, services[repo], node, self.change_pattern)
+                for repo, nodes in pages for node in nodes]  # fmt: skip
 
     def _pr_rows(self, start: pd.Timestamp) -> list[dict]:
-        rows = []
-        for repo in self.repos:
-            service = self._service(repo)
-            for nodes in self.client.pull_requests(repo, start.to_pydatetime()):
-                rows += [extract.pull_request_row(repo, service, node) for node in nodes]
-        return rows
+        services = self._services()
+        pages = self.client.pull_requests(self.repos, start.to_pydatetime())
+        return [extract.pull_request_row(repo, services[repo], node) for repo, nodes in pages for node in nodes]
 
-    def _service(self, repo: str) -> str:
-        return str(service_names(self.services, "github_repos", pd.Series([repo])).iloc[0])
+    def _services(self) -> dict[str, str]:
+        """Each repository's service name (UNMAPPED when no service claims it)."""
+        return dict(zip(self.repos, service_names(self.services, "github_repos", pd.Series(self.repos)), strict=True))
 
     def _known_services(self) -> set[str] | None:
         return set(self.services) | {UNMAPPED} if self.services else None
