@@ -98,5 +98,11 @@ def record_times(frame: pd.DataFrame, kind: str) -> pd.Series:
     return stamps
 
 
+def utc(stamp: pd.Timestamp | str) -> pd.Timestamp:
+    """A timestamp in UTC; a naive one is taken as UTC (how windows are given)."""
+    stamp = pd.Timestamp(stamp)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
 def in_window(stamps: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     return (stamps >= start) & (stamps < end)

@@ -192,6 +192,12 @@ def _session(base_url: str) -> requests.Session:
     return session
 
 
+def http_status(error: VendorHttpError) -> int | None:
+    """The HTTP status a VendorHttpError reports, if any."""
+    found = re.findall(r"\bHTTP (\d{3})\b", str(error))
+    return int(found[-1]) if found else None
+
+
 def endpoint(url: str) -> str:
     """The URL without its query string and user info: what a message may show of a request."""
     parts = urlsplit(url)

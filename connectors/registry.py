@@ -1,8 +1,8 @@
 """The configured sources: `sources:` of scorecard.yaml as one section per connector, and the pre-flight.
 
 `configured_sources` builds every configured source and checks it before any work: a section with
-no connector in this release, a credential environment variable that is not set, or a source whose
-own `check` fails (a file that cannot be read) raises SourceError naming the config path. A source
+no connector, a credential environment variable that is not set, or a source whose own `check`
+fails (a refused token, a file that cannot be read) raises SourceError naming the config path. A source
 that is configured but cannot run must stop the run: going on without it would replace stored
 scores with emptier ones.
 """
@@ -19,9 +19,11 @@ from connectors.files.source import files_source
 from connectors.github.config import GithubConfig
 from connectors.github.source import github_source
 from connectors.jira.config import JiraConfig
+from connectors.jira.source import jira_source
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.pagerduty.source import pagerduty_source
 from connectors.servicenow.config import ServiceNowConfig
+from connectors.servicenow.source import servicenow_source
 from scoring.config import Model
 
 VENDOR_SOURCES = ("github", "pagerduty", "jira", "servicenow")
@@ -42,6 +44,8 @@ SOURCE_FACTORIES: dict[str, SourceFactory] = {
     "files": files_source,
     "github": github_source,
     "pagerduty": pagerduty_source,
+    "jira": jira_source,
+    "servicenow": servicenow_source,
 }
 
 
@@ -77,7 +81,7 @@ def configured_sources(
     names = configured_names(sources)
     missing = [name for name in names if name not in SOURCE_FACTORIES]
     if missing:
-        raise SourceError(f"sources.{missing[0]}: no {missing[0]} connector in this release yet: remove the section, "
+        raise SourceError(f"sources.{missing[0]}: no {missing[0]} connector: remove the section, "
                           "or export its records as canonical files under sources.files")  # fmt: skip
     check_credentials(sources, names, environ)
     built = [SOURCE_FACTORIES[name](getattr(sources, name), context) for name in names]

@@ -22,7 +22,16 @@ from typing import TypeVar
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window, record_times
+from connectors.base import (
+    SourceBatch,
+    SourceContext,
+    SourceError,
+    credential,
+    empty_batch,
+    in_window,
+    record_times,
+    utc,
+)
 from connectors.github import extract
 from connectors.github.client import SOURCE, GithubClient
 from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
@@ -55,7 +64,7 @@ class GithubSource:
         """The repos' records of `kind` updated in [start, end); no cursor is used or returned."""
         if kind not in KINDS or not self.repos or (kind == "deployments" and not self.environments):
             return empty_batch(kind)
-        start, end = _utc(start), _utc(end)
+        start, end = utc(start), utc(end)
         if end <= start:
             return empty_batch(kind)
         rows = self._read(lambda: self._deployment_rows(start) if kind == "deployments" else self._pr_rows(start))
@@ -120,6 +129,3 @@ def github_source(
     )
 
 
-def _utc(stamp: pd.Timestamp) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")

@@ -1,2 +1,2 @@
-"""The Jira connector's package. In this release only its config section (config.py) exists: a configured
-`sources.jira` stops a run in its pre-flight, naming the section."""
+"""The Jira Cloud connector: config.py (`sources.jira`), client.py (REST API v3: JQL search by token, changelog
+bulk fetch), extract.py (issues to canonical incident and change rows), source.py (`jira_source`)."""

@@ -21,14 +21,14 @@ PagerDuty's quirks handled here:
 
 from __future__ import annotations
 
-import re
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
-from connectors.http import Page, VendorClient, VendorHttpError, reset_wait
+from connectors.base import utc
+from connectors.http import Page, VendorClient, VendorHttpError, http_status, reset_wait
 
 SOURCE = "pagerduty"
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -176,20 +176,9 @@ class PagerDutyClient:
         return f"{self.http.base_url}/{PATH}"
 
 
-def utc(stamp: pd.Timestamp | str) -> pd.Timestamp:
-    stamp = pd.Timestamp(stamp)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
-
-
 def iso(stamp: pd.Timestamp) -> str:
     """A whole-second UTC timestamp as PagerDuty's `since`/`until` take it."""
     return utc(stamp).strftime("%Y-%m-%dT%H:%M:%SZ")
-
-
-def http_status(error: VendorHttpError) -> int | None:
-    """The HTTP status a VendorHttpError reports, if any."""
-    found = re.findall(r"\bHTTP (\d{3})\b", str(error))
-    return int(found[-1]) if found else None
 
 
 def _resolved_before(incident: Any, start: pd.Timestamp) -> bool:

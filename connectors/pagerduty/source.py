@@ -46,9 +46,9 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window
-from connectors.http import VendorAuthError, VendorHttpError
-from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient, http_status, utc
+from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window, utc
+from connectors.http import VendorAuthError, VendorHttpError, http_status
+from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.pagerduty.extract import incident_rows
 from connectors.records import normalise

@@ -1,2 +1,2 @@
-"""The ServiceNow connector's package. In this release only its config section (config.py) exists: a configured
-`sources.servicenow` stops a run in its pre-flight, naming the section."""
+"""The ServiceNow connector: config.py (`sources.servicenow`), client.py (Table API, keyset pages, references
+resolved in batches), extract.py (records to canonical incident and change rows), source.py (`servicenow_source`)."""
