@@ -9,6 +9,7 @@ A vendor record keeps its payload in an extra `payload` column (a dict), stored 
 
 from __future__ import annotations
 
+import functools
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -102,6 +103,32 @@ def utc(stamp: pd.Timestamp | str) -> pd.Timestamp:
     """A timestamp in UTC; a naive one is taken as UTC (how windows are given)."""
     stamp = pd.Timestamp(stamp)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def read_through(cursor: str | None, end: pd.Timestamp) -> str:
+    """A vendor source's sync_state cursor once it has read a window ending at `end`: the latest window end read so
+    far (ISO 8601 UTC), so sync_state tells how far each source and kind is synced; re-reading an earlier window
+    (a backfill) does not move it back. Vendor sources re-read their window whole, so a run killed mid-sync
+    resumes by reading that window again: the cursor says what landed, it is not a place to resume from."""
+    stamp = utc(end)
+    try:
+        return max(stamp, utc(cursor)).isoformat() if cursor else stamp.isoformat()
+    except ValueError:  # not a time (written by something else): start over from this window
+        return stamp.isoformat()
+
+
+def records_read_through(fetch):
+    """Decorates a vendor source's `fetch`: a window read of one of the source's `kinds` (the kinds it reads, as
+    configured) returns its `read_through` cursor."""
+
+    @functools.wraps(fetch)
+    def fetch_and_mark(source, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None):
+        batch = fetch(source, kind, start, end, cursor)
+        if kind in source.kinds and utc(end) > utc(start):
+            batch.cursor = read_through(cursor, end)
+        return batch
+
+    return fetch_and_mark
 
 
 def in_window(stamps: pd.Series, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:

@@ -383,6 +383,15 @@ def test_a_repo_github_does_not_know_is_a_source_error_naming_it():
     assert len(responses.calls) == 1  # both repositories in one request, not retried
 
 
+def test_the_cursor_says_how_far_the_source_has_read_and_never_moves_back():
+    from connectors.base import read_through
+
+    assert read_through(None, END) == "2026-10-11T00:00:00+00:00"
+    assert read_through("2026-10-20T00:00:00+00:00", END) == "2026-10-20T00:00:00+00:00"  # a backfill of older days
+    assert read_through("2026-10-01T00:00:00Z", END) == "2026-10-11T00:00:00+00:00"
+    assert read_through("page-7", END) == "2026-10-11T00:00:00+00:00"  # not a time: this window's end
+
+
 @responses.activate
 def test_kinds_github_has_none_of_send_no_request():
     batch = make_source().fetch("incidents", START, END)

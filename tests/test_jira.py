@@ -351,7 +351,7 @@ def test_pages_by_token_to_the_last_page_through_a_short_page_in_the_middle(api)
     fake = serve(api, [issue(n, at(n)) for n in range(1, 9)], page_sizes=[3, 1, 3])
     batch = source(page_size=3).fetch("incidents", START, END)
     assert sorted(batch.good["source_id"], key=lambda k: int(k[4:])) == [f"OPS-{n}" for n in range(1, 9)]
-    assert batch.rejected.empty and batch.cursor is None
+    assert batch.rejected.empty and batch.cursor == END.isoformat()  # read through the window's end
     # 3, then 1 (short, yet not the last), then 3, then the last 1: four pages, each asking for 3
     assert [q.get("nextPageToken") for q in fake.searches] == [None, ["tok-3"], ["tok-4"], ["tok-7"]]
     assert all(q["maxResults"] == ["3"] for q in fake.searches)

@@ -170,7 +170,8 @@ def serve_for_the_fallback(api, incidents) -> FakePagerDuty:
 def test_requests_carry_the_token_accept_header_time_zone_and_service_ids(api):
     fake = serve(api, [incident(1, "2024-03-01T10:00:00Z")])
     batch = source().fetch("incidents", START, END)
-    assert ids(batch) == ["Q000001"] and batch.cursor is None and batch.rejected.empty
+    assert ids(batch) == ["Q000001"] and batch.rejected.empty
+    assert batch.cursor == "2024-03-02T00:00:00+00:00"  # read through the window's end (sync_state)
     assert len(fake.requests) == 2  # open, resolved: no creation listing
     for query, headers in zip(fake.requests, fake.headers, strict=True):
         assert headers["Authorization"] == "Token token=FAKE_PD_TOKEN_123"

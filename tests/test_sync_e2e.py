@@ -130,6 +130,14 @@ def test_the_warehouse_equals_the_simulators_truth(reference, truth):
     assert_equals_truth(found, truth)
 
 
+def test_sync_state_says_each_source_and_kind_is_read_through_the_windows_end(reference):
+    config_path = reference[0]
+    with Warehouse.open_existing(f"sqlite:///{config_path.parent / 'warehouse.db'}") as warehouse:
+        cursors = warehouse.read_table("sync_state").set_index(["source", "kind"])["cursor"].to_dict()
+    assert cursors == {("github", "deployments"): END.isoformat(), ("github", "pull_requests"): END.isoformat(),
+                       ("pagerduty", "incidents"): END.isoformat()}  # fmt: skip
+
+
 def test_a_second_run_changes_no_row(reference):
     config_path, _, second, first_tables = reference
     assert "inserted 0, updated 0" in second
@@ -159,6 +167,9 @@ def test_a_run_that_died_half_way_ends_identical_when_run_again(history, truth, 
         assert died.exit_code == 1 and "killed" in died.stderr
         with Warehouse.open_existing(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
             assert len(warehouse.read_facts("deployments")) > 0  # half-way: GitHub's records had landed
+            # ... and sync_state says so, and says nothing of PagerDuty, whose read died
+            assert warehouse.get_cursor("github", "deployments") == END.isoformat()
+            assert warehouse.get_cursor("pagerduty", "incidents") is None
         result = backfill(config_path)
     assert result.exit_code == 0, result.output
     assert_equals_truth(tables(config_path), truth)

@@ -8,8 +8,8 @@ Per repository and window [start, end):
   picked up. Kept: the deployments whose updated_at (the latest status's time) is in the window.
 - pull requests: merged ones, most recently updated first, up to the first page reaching before the window.
   Kept: those updated in the window.
-A repository no service claims under `services:` lands as "unmapped". The source keeps no cursor: each
-window is read from GitHub as it is now.
+A repository no service claims under `services:` lands as "unmapped". Each window is read from GitHub as it is
+now; the cursor returned is `connectors.base.read_through` (how far the source has read, for sync_state).
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from connectors.base import (
     empty_batch,
     in_window,
     record_times,
+    records_read_through,
     utc,
 )
 from connectors.github import extract
@@ -60,8 +61,14 @@ class GithubSource:
         """One cheap authenticated request: a refused token stops the run before anything is written."""
         self._read(self.client.viewer)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds this source reads."""
+        return KINDS
+
+    @records_read_through
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
-        """The repos' records of `kind` updated in [start, end); no cursor is used or returned."""
+        """The repos' records of `kind` updated in [start, end); the cursor returned says how far it has read."""
         if kind not in KINDS or not self.repos or (kind == "deployments" and not self.environments):
             return empty_batch(kind)
         start, end = utc(start), utc(end)

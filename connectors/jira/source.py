@@ -13,7 +13,7 @@ What comes back is filtered again by the half-open window on `updated` (a row wh
 kept, for `normalise` to reject with its reason), mapped (extract.py) and normalised: a malformed issue is
 rejected, the rest of its page lands.
 
-Each fetch reads the window afresh, so the source needs no cursor: `SourceBatch.cursor` is always None.
+Each fetch reads the window afresh; the cursor returned is `connectors.base.read_through` (how far it has read).
 Requests per window and kind: one per `page_size` issues (at least one; more when Jira answers short pages),
 plus one bulkfetch per 1,000 done issues with a cut-short changelog and no resolutiondate (usually none), plus
 the field list once per run when a field is configured by name.
@@ -27,7 +27,16 @@ from dataclasses import dataclass, field
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window, utc
+from connectors.base import (
+    SourceBatch,
+    SourceContext,
+    SourceError,
+    credential,
+    empty_batch,
+    in_window,
+    records_read_through,
+    utc,
+)
 from connectors.http import VendorAuthError, VendorHttpError, http_status
 from connectors.jira.client import JiraClient, UnknownField, window_jql
 from connectors.jira.config import JiraConfig
@@ -58,9 +67,18 @@ class JiraSource:
         except VendorHttpError as error:
             raise _named(error) from None
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds this source reads: those with a JQL configured."""
+        return tuple(kind for kind in KINDS if self._jql(kind) is not None)
+
+    def _jql(self, kind: str) -> str | None:
+        return {"incidents": self.section.incident_jql, "changes": self.section.change_jql}.get(kind)
+
+    @records_read_through
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
-        """Incidents or changes updated in [start, end) (module docstring); other kinds: none. No cursor is kept."""
-        jql = {"incidents": self.section.incident_jql, "changes": self.section.change_jql}.get(kind)
+        """Incidents or changes updated in [start, end) (module docstring); other kinds: none."""
+        jql = self._jql(kind)
         if jql is None:
             return empty_batch(kind)
         start, end = utc(start), utc(end)

@@ -28,7 +28,7 @@ is kept, for `normalise` to reject with its reason.
 Not covered (either path): a resolved incident edited after its resolution (a note; a priority, so its
 severity) that is neither created nor resolved in the window: PagerDuty offers no listing by updated_at.
 
-Each fetch reads the window afresh, so the source needs no cursor: `SourceBatch.cursor` is always None.
+Each fetch reads the window afresh; the cursor returned is `connectors.base.read_through` (how far it has read).
 Requests per window: one per 100 incidents resolved since `start` (at least one; one more when their count is
 a whole number of pages and older resolutions exist: the listing stops at the first page ending before
 `start`), one per 100 open incidents (at least one): two for a quiet day, and about the minimum the page size
@@ -46,7 +46,16 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, in_window, utc
+from connectors.base import (
+    SourceBatch,
+    SourceContext,
+    SourceError,
+    credential,
+    empty_batch,
+    in_window,
+    records_read_through,
+    utc,
+)
 from connectors.http import VendorAuthError, VendorHttpError, http_status
 from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient
 from connectors.pagerduty.config import PagerDutyConfig
@@ -78,8 +87,14 @@ class PagerDutySource:
         except VendorHttpError as error:
             raise _named(error) from None
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds this source reads."""
+        return ("incidents",)
+
+    @records_read_through
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
-        """Incidents updated in [start, end) (module docstring); other kinds: none. No cursor is kept."""
+        """Incidents updated in [start, end) (module docstring); other kinds: none."""
         if kind != "incidents":
             return empty_batch(kind)
         start, end = utc(start), utc(end)

@@ -11,7 +11,7 @@ The records are mapped by extract.py and validated by `connectors.records.normal
 number, an unreadable opened_at, a priority or close code the config does not map) is rejected with its reason,
 the rest of its page lands. Other kinds: none, and nothing is sent.
 
-Each fetch reads the window afresh, so the source needs no cursor: `SourceBatch.cursor` is always None.
+Each fetch reads the window afresh; the cursor returned is `connectors.base.read_through` (how far it has read).
 Requests per window and kind: one per `page_size` records updated in it (at least one; one more when their count
 is a whole number of pages and the answers carry no Link header), plus the lookups above (none once every
 referenced sys_id is known).
@@ -25,7 +25,15 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, credential, empty_batch, utc
+from connectors.base import (
+    SourceBatch,
+    SourceContext,
+    SourceError,
+    credential,
+    empty_batch,
+    records_read_through,
+    utc,
+)
 from connectors.http import VendorAuthError, VendorHttpError, http_status
 from connectors.records import normalise
 from connectors.servicenow.client import CI_TABLE, ServiceNowClient
@@ -63,8 +71,14 @@ class ServiceNowSource:
         except VendorHttpError as error:
             raise _named(error) from None
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The kinds this source reads."""
+        return KINDS
+
+    @records_read_through
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
-        """Incidents or changes updated in [start, end) (module docstring); other kinds: none. No cursor is kept."""
+        """Incidents or changes updated in [start, end) (module docstring); other kinds: none."""
         if kind not in KINDS:
             return empty_batch(kind)
         start, end = utc(start), utc(end)
