@@ -10,11 +10,12 @@ A vendor record keeps its payload in an extra `payload` column (a dict), stored 
 from __future__ import annotations
 
 import functools
+import math
 import os
 from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Protocol
+from typing import Any, Protocol
 
 import pandas as pd
 
@@ -97,6 +98,15 @@ def record_times(frame: pd.DataFrame, kind: str) -> pd.Series:
             parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
             stamps = stamps.fillna(parsed.dt.as_unit("ns"))
     return stamps
+
+
+def vendor_text(value: Any) -> str | None:
+    """A vendor value as stripped text (a number as its text); None for None, NaN and empty text."""
+    if isinstance(value, str):
+        return value.strip() or None
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return None
+    return str(value).strip() or None
 
 
 def utc(stamp: pd.Timestamp | str) -> pd.Timestamp:

@@ -192,6 +192,12 @@ def _session(base_url: str) -> requests.Session:
     return session
 
 
+def in_section(error: VendorHttpError, section: str) -> VendorHttpError:
+    """The client's error (same class), naming the config section (`sources.jira`) instead of the bare source."""
+    _, said, rest = str(error).partition(": ")
+    return type(error)(f"{section}: {rest if said else error}")
+
+
 def http_status(error: VendorHttpError) -> int | None:
     """The HTTP status a VendorHttpError reports, if any."""
     found = re.findall(r"\bHTTP (\d{3})\b", str(error))

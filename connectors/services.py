@@ -35,6 +35,12 @@ def known_services(services: Services) -> set[str] | None:
     return set(services) or None
 
 
+def vendor_record_services(services: Services) -> set[str] | None:
+    """The service names a vendor record may carry: the configured ones and UNMAPPED (None: no services declared,
+    any name goes)."""
+    return set(services) | {UNMAPPED} if services else None
+
+
 def monitored_services(services: Services) -> list[str] | None:
     """The services availability and MTBF are figures of: those mapped to an incident source.
 

@@ -38,7 +38,7 @@ from connectors.github.client import SOURCE, GithubClient
 from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
 from connectors.http import VendorAuthError
 from connectors.records import normalise
-from connectors.services import UNMAPPED, Services, service_names
+from connectors.services import Services, service_names, vendor_record_services
 
 KINDS = ("deployments", "pull_requests")
 T = TypeVar("T")
@@ -103,7 +103,7 @@ class GithubSource:
         return dict(zip(self.repos, service_names(self.services, "github_repos", pd.Series(self.repos)), strict=True))
 
     def _known_services(self) -> set[str] | None:
-        return set(self.services) | {UNMAPPED} if self.services else None
+        return vendor_record_services(self.services)
 
     def _read(self, read: Callable[[], T]) -> T:
         """`read()`, with a refused credential said in terms of the config: the variable, never the token."""

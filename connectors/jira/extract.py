@@ -25,12 +25,12 @@ which `normalise` reads) and turned to UTC there.
 
 from __future__ import annotations
 
-import math
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from connectors.base import vendor_text
 from connectors.jira.config import JiraConfig
 from connectors.records import CHANGE_TYPES
 from connectors.services import UNMAPPED, Services, service_names
@@ -134,15 +134,15 @@ def issue_fields(
     inner = [fields if isinstance(fields := issue.get("fields"), dict) else {} for issue in dicts]
     status = [_dict(fields.get("status")) for fields in inner]
     columns = {
-        "key": [_text(issue.get("key")) for issue in dicts],
-        "id": [_text(issue.get("id")) for issue in dicts],
-        "summary": [_text(fields.get("summary")) for fields in inner],
-        "status": [_text(value.get("name")) for value in status],
-        "category": [_text(_dict(value.get("statusCategory")).get("key")) for value in status],
-        "priority": [_text(_dict(fields.get("priority")).get("name")) for fields in inner],
-        "created": [_text(fields.get("created")) for fields in inner],
-        "updated": [_text(fields.get("updated")) for fields in inner],
-        "resolutiondate": [_text(fields.get("resolutiondate")) for fields in inner],
+        "key": [vendor_text(issue.get("key")) for issue in dicts],
+        "id": [vendor_text(issue.get("id")) for issue in dicts],
+        "summary": [vendor_text(fields.get("summary")) for fields in inner],
+        "status": [vendor_text(value.get("name")) for value in status],
+        "category": [vendor_text(_dict(value.get("statusCategory")).get("key")) for value in status],
+        "priority": [vendor_text(_dict(fields.get("priority")).get("name")) for fields in inner],
+        "created": [vendor_text(fields.get("created")) for fields in inner],
+        "updated": [vendor_text(fields.get("updated")) for fields in inner],
+        "resolutiondate": [vendor_text(fields.get("resolutiondate")) for fields in inner],
         "change_type": [_option(fields.get(change_type_field)) if change_type_field else None for fields in inner],
     }
     return pd.DataFrame(columns, index=range(len(dicts)), dtype=object)
@@ -184,13 +184,13 @@ def done_transitions(
     if not found:
         return empty
     moves = pd.DataFrame(found, columns=["position", "created", "to"])
-    moves["to"] = moves["to"].map(_text, na_action="ignore").str.lower()
-    moves["stamp"] = pd.to_datetime(moves["created"].map(_text), utc=True, errors="coerce", format="ISO8601")
+    moves["to"] = moves["to"].map(vendor_text, na_action="ignore").str.lower()
+    moves["stamp"] = pd.to_datetime(moves["created"].map(vendor_text), utc=True, errors="coerce", format="ISO8601")
     moves = moves[moves["to"].isin(done_names) & moves["stamp"].notna()]
     if moves.empty:
         return empty
     last = moves.loc[moves.groupby("position")["stamp"].idxmax()]
-    times = pd.Series(last["created"].map(_text).to_numpy(), index=last["position"].to_numpy(), dtype=object)
+    times = pd.Series(last["created"].map(vendor_text).to_numpy(), index=last["position"].to_numpy(), dtype=object)
     return times.reindex(fields.index)
 
 
@@ -203,7 +203,8 @@ def caused_by(issues: Sequence[Any], link_type: str) -> pd.Series:
         links = fields.get("issuelinks")
         keys.append(next((key for link in (links if isinstance(links, list) else [])
                           if str(_dict(_dict(link).get("type")).get("name") or "").strip().lower() == wanted
-                          and (key := _text(_dict(_dict(link).get("inwardIssue")).get("key")))), None))  # fmt: skip
+                          and (key := vendor_text(_dict(_dict(link).get("inwardIssue")).get("key")))),
+                         None))  # fmt: skip
     return pd.Series(keys, index=range(len(issues)), dtype=object)
 
 
@@ -231,8 +232,8 @@ def _names(value: Any) -> list[str]:
 def _option(value: Any) -> str | None:
     """A select option's `value` (else `name`), or the text of a plain value."""
     if isinstance(value, dict):
-        return _text(value.get("value")) or _text(value.get("name"))
-    return _text(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
+        return vendor_text(value.get("value")) or vendor_text(value.get("name"))
+    return vendor_text(value) if isinstance(value, str | int | float) and not isinstance(value, bool) else None
 
 
 def _status_items(history: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -271,11 +272,3 @@ def _folded_names(names: Iterable[str]) -> set[str]:
 def _dict(value: Any) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
-
-def _text(value: Any) -> str | None:
-    """A vendor value as stripped text (a number as its text); None for None, NaN and empty text."""
-    if isinstance(value, str):
-        return value.strip() or None
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value).strip() or None

@@ -37,12 +37,12 @@ from connectors.base import (
     records_read_through,
     utc,
 )
-from connectors.http import VendorAuthError, VendorHttpError, http_status
+from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section
 from connectors.jira.client import JiraClient, UnknownField, window_jql
 from connectors.jira.config import JiraConfig
 from connectors.jira.extract import change_rows, incident_rows, needs_full_changelog, search_fields
 from connectors.records import normalise
-from connectors.services import UNMAPPED, Services
+from connectors.services import Services, vendor_record_services
 
 SECTION = "sources.jira"
 KINDS = ("incidents", "changes")
@@ -65,7 +65,7 @@ class JiraSource:
         except VendorAuthError as error:
             raise self._refused(error) from None
         except VendorHttpError as error:
-            raise _named(error) from None
+            raise in_section(error, SECTION) from None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -94,7 +94,7 @@ class JiraSource:
         except VendorAuthError as error:
             raise self._refused(error) from None
         except VendorHttpError as error:
-            raise _named(error) from None
+            raise in_section(error, SECTION) from None
         if kind == "incidents":
             rows = incident_rows(issues, self.services, self.section, histories, service_field=service_field)
         else:
@@ -103,7 +103,7 @@ class JiraSource:
         rows = rows[updated_in_window(rows, start, end)]
         if rows.empty:
             return empty_batch(kind)
-        known = set(self.services) | {UNMAPPED} if self.services else None
+        known = vendor_record_services(self.services)
         result = normalise(kind, rows, known)
         return SourceBatch(result.good, result.rejected, result.conflicting_duplicates)
 
@@ -143,7 +143,3 @@ def updated_in_window(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
     stamps = pd.to_datetime(rows["updated_at"], utc=True, errors="coerce", format="ISO8601")
     return in_window(stamps, start, end).fillna(False).astype(bool) | stamps.isna()
 
-
-def _named(error: VendorHttpError) -> VendorHttpError:
-    """The client's error, naming the config section instead of the bare source name."""
-    return type(error)(f"{SECTION}: {str(error).removeprefix('jira: ')}")

@@ -17,12 +17,12 @@ Timestamps are passed through as sent (ISO 8601 with an offset); `normalise` tur
 
 from __future__ import annotations
 
-import math
 from collections.abc import Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
+from connectors.base import vendor_text
 from connectors.pagerduty.config import DEFAULT_SEVERITY_BY_PRIORITY, DEFAULT_SEVERITY_BY_URGENCY
 from connectors.services import UNMAPPED, Services, service_names
 
@@ -70,11 +70,11 @@ def incident_fields(incidents: Sequence[Any]) -> pd.DataFrame:
     """The fields read of each incident, as stripped text (None when absent or empty): FIELDS, plus
     `priority_summary`, `priority_name`, `service_id`, ... for the NESTED objects. Not a dict: all None."""
     dicts = [incident if isinstance(incident, dict) else {} for incident in incidents]
-    columns = {name: [_text(fields.get(name)) for fields in dicts] for name in FIELDS}
+    columns = {name: [vendor_text(fields.get(name)) for fields in dicts] for name in FIELDS}
     for name, keys in NESTED.items():
         nested = [value if isinstance(value := fields.get(name), dict) else {} for fields in dicts]
         for key in keys:
-            columns[f"{name}_{key}"] = [_text(value.get(key)) for value in nested]
+            columns[f"{name}_{key}"] = [vendor_text(value.get(key)) for value in nested]
     return pd.DataFrame(columns, index=range(len(dicts)), dtype=object)
 
 
@@ -126,11 +126,3 @@ def _services(fields: pd.DataFrame, services: Services) -> pd.Series:
 def _folded(mapping: Mapping[str, str]) -> dict[str, str]:
     return {str(key).strip().lower(): value for key, value in mapping.items()}
 
-
-def _text(value: Any) -> str | None:
-    """A vendor value as stripped text (a number as its text); None for None, NaN and empty text."""
-    if isinstance(value, str):
-        return value.strip() or None
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return None
-    return str(value).strip() or None

@@ -56,12 +56,12 @@ from connectors.base import (
     records_read_through,
     utc,
 )
-from connectors.http import VendorAuthError, VendorHttpError, http_status
+from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section
 from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.pagerduty.extract import incident_rows
 from connectors.records import normalise
-from connectors.services import UNMAPPED, Services
+from connectors.services import Services, vendor_record_services
 
 SECTION = "sources.pagerduty"
 WINDOW_COLUMNS = ("opened_at", "resolved_at", "updated_at")
@@ -85,7 +85,7 @@ class PagerDutySource:
             raise SourceError(f"{SECTION}: PagerDuty refused the token in {self.section.token_env} "
                               f"(HTTP {status}): check the API key and its access") from None  # fmt: skip
         except VendorHttpError as error:
-            raise _named(error) from None
+            raise in_section(error, SECTION) from None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -104,13 +104,13 @@ class PagerDutySource:
             raw = self.client.open_incidents()  # first: an incident resolved meanwhile is then in both, not neither
             raw += self._resolved(start, end)
         except VendorHttpError as error:
-            raise _named(error) from None
+            raise in_section(error, SECTION) from None
         rows = incident_rows(raw, self.services, self.section.severity_by_priority,
                              self.section.severity_by_urgency)  # fmt: skip
         rows = rows[touched_in_window(rows, start, end)]
         if rows.empty:
             return empty_batch(kind)
-        known = set(self.services) | {UNMAPPED} if self.services else None
+        known = vendor_record_services(self.services)
         result = normalise("incidents", rows, known)
         return SourceBatch(result.good, result.rejected, result.conflicting_duplicates)
 
@@ -146,7 +146,3 @@ def touched_in_window(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
         readable |= stamps.notna()
     return inside | ~readable
 
-
-def _named(error: VendorHttpError) -> VendorHttpError:
-    """The client's error, naming the config section instead of the bare source name."""
-    return type(error)(f"{SECTION}: {str(error).removeprefix('pagerduty: ')}")

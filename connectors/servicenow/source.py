@@ -34,7 +34,7 @@ from connectors.base import (
     records_read_through,
     utc,
 )
-from connectors.http import VendorAuthError, VendorHttpError, http_status
+from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section
 from connectors.records import normalise
 from connectors.servicenow.client import CI_TABLE, ServiceNowClient
 from connectors.servicenow.config import ServiceNowConfig
@@ -47,7 +47,7 @@ from connectors.servicenow.extract import (
     numbers_by_sys_id,
     reference_ids,
 )
-from connectors.services import UNMAPPED, Services
+from connectors.services import Services, vendor_record_services
 
 SECTION = "sources.servicenow"
 KINDS = ("incidents", "changes")
@@ -69,7 +69,7 @@ class ServiceNowSource:
         except VendorAuthError as error:
             raise self._refused(error) from None
         except VendorHttpError as error:
-            raise _named(error) from None
+            raise in_section(error, SECTION) from None
 
     @property
     def kinds(self) -> tuple[str, ...]:
@@ -89,10 +89,10 @@ class ServiceNowSource:
         except VendorAuthError as error:
             raise self._refused(error) from None
         except VendorHttpError as error:
-            raise _named(error) from None
+            raise in_section(error, SECTION) from None
         if rows.empty:
             return empty_batch(kind)
-        known = set(self.services) | {UNMAPPED} if self.services else None
+        known = vendor_record_services(self.services)
         result = normalise(kind, rows, known)
         return SourceBatch(result.good, result.rejected, result.conflicting_duplicates)
 
@@ -130,7 +130,3 @@ def servicenow_source(
     client = ServiceNowClient(section.base_url, user, password, page_size=section.page_size, sleep=sleep)
     return ServiceNowSource(section, client, context.services)
 
-
-def _named(error: VendorHttpError) -> VendorHttpError:
-    """The client's error, naming the config section instead of the bare source name."""
-    return type(error)(f"{SECTION}: {str(error).removeprefix('servicenow: ')}")
