@@ -15,6 +15,7 @@ own DEBUG request lines lose their query strings (a filter this module puts on t
 
 from __future__ import annotations
 
+import base64
 import logging
 import os
 import random
@@ -190,6 +191,12 @@ def _session(base_url: str) -> requests.Session:
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
     return session
+
+
+def basic_auth_headers(user: str, secret: str) -> dict[str, str]:
+    """The headers of a JSON API with HTTP Basic credentials (Jira's email + API token, ServiceNow's user)."""
+    encoded = base64.b64encode(f"{user}:{secret}".encode()).decode("ascii")
+    return {"Authorization": f"Basic {encoded}", "Accept": "application/json"}
 
 
 def in_section(error: VendorHttpError, section: str) -> VendorHttpError:

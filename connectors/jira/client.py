@@ -22,7 +22,6 @@ Jira's quirks handled here:
 
 from __future__ import annotations
 
-import base64
 import re
 import time
 from collections.abc import Callable, Sequence
@@ -31,7 +30,7 @@ from typing import Any
 import pandas as pd
 
 from connectors.base import utc
-from connectors.http import VendorClient, VendorHttpError
+from connectors.http import VendorClient, VendorHttpError, basic_auth_headers
 
 SOURCE = "jira"
 MYSELF = "rest/api/3/myself"
@@ -65,8 +64,7 @@ class JiraClient:
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = 6,
     ):
-        basic = base64.b64encode(f"{email}:{token}".encode()).decode("ascii")
-        headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
+        headers = basic_auth_headers(email, token)
         self.http = VendorClient(SOURCE, base_url, headers, sleep=sleep, attempts=attempts)
         self.page_size = page_size
         self._fields: list[dict[str, Any]] | None = None

@@ -27,7 +27,6 @@ ServiceNow's quirks handled here:
 
 from __future__ import annotations
 
-import base64
 import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
@@ -37,7 +36,7 @@ import pandas as pd
 import requests
 
 from connectors.base import utc
-from connectors.http import Page, VendorClient, VendorHttpError
+from connectors.http import Page, VendorClient, VendorHttpError, basic_auth_headers
 
 SOURCE = "servicenow"
 TABLE_PATH = "api/now/table/{table}"
@@ -65,8 +64,7 @@ class ServiceNowClient:
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = 6,
     ):
-        basic = base64.b64encode(f"{user}:{password}".encode()).decode("ascii")
-        headers = {"Authorization": f"Basic {basic}", "Accept": "application/json"}
+        headers = basic_auth_headers(user, password)
         self.http = VendorClient(SOURCE, base_url, headers, sleep=sleep, attempts=attempts)
         self.page_size = page_size
         self._names: dict[tuple[str, str], dict[str, str | None]] = {}
