@@ -543,7 +543,7 @@ def change_row(**fields) -> dict:
 @pytest.mark.parametrize(
     ("close_code", "outcome"),
     [("successful", "successful"), ("successful_issues", "successful"), ("unsuccessful", "failed"),
-     ("Successful", "successful"), ("", "unknown")],
+     ("Successful", "successful"), ("backed_out", "backed_out"), ("", "unknown")],
 )  # fmt: skip
 def test_a_closed_changes_outcome_from_its_close_code(close_code, outcome):
     row = change_row(close_code=close_code)
@@ -707,7 +707,7 @@ def test_config_defaults_and_limits():
     assert (config.user_env, config.password_env, config.page_size) == ("SN_USER", "SN_PASSWORD", 1000)
     assert config.severity_by_priority == {"1": "sev1", "2": "sev2", "3": "sev3", "4": "sev4", "5": "sev5"}
     assert config.outcome_by_close_code == {"successful": "successful", "successful_issues": "successful",
-                                            "unsuccessful": "failed"}  # fmt: skip
+                                            "unsuccessful": "failed", "backed_out": "backed_out"}  # fmt: skip
     assert (config.canceled_states, config.incident_table, config.change_table) == (["4"], "incident",
                                                                                      "change_request")  # fmt: skip
     assert ServiceNowConfig(base_url=BASE, canceled_states=[4, "8"]).canceled_states == ["4", "8"]

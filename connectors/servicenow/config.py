@@ -4,8 +4,9 @@ The Table API is read with raw values (`sysparm_display_value=false`): choices a
 maps are keyed by those (compared as stripped text, case-insensitively; a YAML number is read as its text), and
 a configured map replaces the default one whole:
 - `severity_by_priority`: an incident's priority ("1".."5") to a severity; a priority the map lacks is rejected;
-- `outcome_by_close_code`: a change's close code to an outcome (an instance's own codes, e.g. `backed_out`, go
-  here); a closed change whose close code the map lacks is rejected, one with no close code has outcome unknown;
+- `outcome_by_close_code`: a change's close code to an outcome (an instance's own codes go here;
+  the default knows `backed_out` too); a closed change whose close code the map lacks is rejected, one with no
+  close code has outcome unknown;
 - `canceled_states`: the change states that mean canceled (no implemented_at, outcome unknown).
 `page_size` is the `sysparm_limit` of each listing page (ServiceNow serves up to 10,000; large pages are slow on
 a busy instance). `incident_table` / `change_table` name the tables read (an instance may extend them).
@@ -20,8 +21,9 @@ from pydantic import Field, field_validator
 from scoring.config import EnvVarName, Model, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {str(n): f"sev{n}" for n in range(1, 6)}
+# backed_out: the close code of instances that record a back-out as one
 DEFAULT_OUTCOME_BY_CLOSE_CODE: dict[str, str] = {"successful": "successful", "successful_issues": "successful",
-                                                 "unsuccessful": "failed"}  # fmt: skip
+                                                 "unsuccessful": "failed", "backed_out": "backed_out"}  # fmt: skip
 DEFAULT_CANCELED_STATES: tuple[str, ...] = ("4",)
 PAGE_SIZE = 1000
 MAX_PAGE_SIZE = 10_000  # the Table API's default sysparm_limit, and the most the simulator serves a page
