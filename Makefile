@@ -26,9 +26,9 @@ test: $(STAMP)
 	echo "PostgreSQL for tests: $${SCORECARD_TEST_POSTGRES_URL:-none (those tests skip; under CI=true they fail)}"; \
 	$(BIN)/python -m pytest
 
-# The demo runs the nightly job's code through the connectors: the vendor simulator serves GitHub and
-# PagerDuty for the last 90 days (files stand in for ServiceNow and the manual KPIs), `backfill` reads
-# them into scorecard.db, `show` prints the scorecard, and the simulator stops.
+# The demo runs the nightly job's code through the connectors: the vendor simulator serves GitHub,
+# PagerDuty, Jira and ServiceNow for the last 90 days (the manual KPI values come from a file), `backfill`
+# reads them into scorecard.db, `show` prints the scorecard, and the simulator stops.
 demo: $(STAMP)
 	@mkdir -p $(DEMO) && rm -f $(DEMO)/scorecard.yaml
 	@set -e; \
@@ -38,14 +38,16 @@ demo: $(STAMP)
 	for i in $$(seq 150); do [ -f $(DEMO)/scorecard.yaml ] && break; sleep 0.2; done; \
 	[ -f $(DEMO)/scorecard.yaml ] || { cat $(DEMO)/simulator.log; exit 1; }; \
 	head -1 $(DEMO)/simulator.log; \
-	GITHUB_TOKEN=demo PAGERDUTY_TOKEN=demo DAGSTER_HOME=$(CURDIR) \
+	GITHUB_TOKEN=demo PAGERDUTY_TOKEN=demo JIRA_EMAIL=demo@example.com JIRA_TOKEN=demo SN_USER=demo SN_PASSWORD=demo \
+	  DAGSTER_HOME=$(CURDIR) \
 	  $(BIN)/scorecard backfill --config $(DEMO)/scorecard.yaml --days 90
 	$(BIN)/scorecard show --config $(DEMO)/scorecard.yaml
 	@echo
 	@echo "Warehouse: $(CURDIR)/scorecard.db (SQLite; tables kpi_scores, node_scores, metric_values, views scorecard_latest, kpi_history)"
 	@echo "Dagster UI on it: DAGSTER_HOME=\$$PWD SCORECARD_CONFIG=$(DEMO)/scorecard.yaml $(BIN)/dagster dev"
 	@echo "  (with the simulator running: $(BIN)/scorecard simulate --port 8765 --days 90 --config scorecard.yaml \\"
-	@echo "   --write-config $(DEMO)/scorecard.yaml, and GITHUB_TOKEN, PAGERDUTY_TOKEN set to any value)"
+	@echo "   --write-config $(DEMO)/scorecard.yaml, and GITHUB_TOKEN, PAGERDUTY_TOKEN, JIRA_EMAIL, JIRA_TOKEN,"
+	@echo "   SN_USER, SN_PASSWORD set to any value)"
 
 lint: $(STAMP)
 	$(BIN)/ruff check .

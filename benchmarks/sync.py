@@ -25,47 +25,54 @@ sys.path.insert(0, str(ROOT))
 
 from connectors.base import SourceContext  # noqa: E402
 from connectors.github.client import REPOS_PER_QUERY  # noqa: E402
-from connectors.github.config import GithubConfig  # noqa: E402
-from connectors.github.source import github_source  # noqa: E402
-from connectors.pagerduty.config import PagerDutyConfig  # noqa: E402
-from connectors.pagerduty.source import pagerduty_source  # noqa: E402
+from connectors.jira.extract import search_fields  # noqa: E402
+from connectors.registry import SourcesConfig, configured_sources  # noqa: E402
 from connectors.services import ServiceMapping  # noqa: E402
-from connectors.simulator.history import build_history, service_mapping  # noqa: E402
-from connectors.simulator.server import make_app, running, vendor_urls  # noqa: E402
+from connectors.simulator.history import JIRA_CHANGE_TYPE_FIELD, build_history, service_mapping  # noqa: E402
+from connectors.simulator.jira_routes import MANY_FIELDS, MAX_RESULTS_FEW_FIELDS, MAX_RESULTS_MANY_FIELDS  # noqa: E402
+from connectors.simulator.server import credential_envs, make_app, running, source_sections  # noqa: E402
 
-PAGE = 100  # both vendors' maximum page size
-ENVIRON = {"GITHUB_TOKEN": "bench", "PAGERDUTY_TOKEN": "bench"}
+PAGE = 100  # GitHub's and PagerDuty's maximum page size
 
 
 def sources(base_url: str, mapping: dict) -> dict:
-    urls = vendor_urls(base_url)
+    """The four vendor sources of a config fed by the simulator, checked (one request each)."""
+    sections = source_sections(base_url, mapping)
     services = {name: ServiceMapping(**entry) for name, entry in mapping.items()}
     context = SourceContext(ROOT, services, ("production", "prod"))
-    github = GithubConfig(base_url=urls["github"], repos=[r for m in mapping.values() for r in m["github_repos"]])
-    pagerduty = PagerDutyConfig(base_url=urls["pagerduty"],
-                                services=[s for m in mapping.values() for s in m["pagerduty_services"]])
-    return {"github": github_source(github, context, ENVIRON),
-            "pagerduty": pagerduty_source(pagerduty, context, ENVIRON)}
+    environ = dict.fromkeys(credential_envs(sections), "bench")
+    return {source.name: source for source in configured_sources(SourcesConfig(**sections), context, environ)}
 
 
-KINDS = {"github": ("deployments", "pull_requests"), "pagerduty": ("incidents",)}
+KINDS = {"github": ("deployments", "pull_requests"), "pagerduty": ("incidents",), "jira": ("incidents", "changes"),
+         "servicenow": ("incidents", "changes")}  # fmt: skip
 
 
 def minimum_requests(source, kind: str, records: pd.DataFrame) -> int:
     """The fewest requests the vendor's page size allows. GitHub: a repo needs ceil(n / 100) pages (at least one),
     and a request carries one page each of up to REPOS_PER_QUERY repos, so: the most pages of one repo, or all
-    pages over REPOS_PER_QUERY, whichever is more. PagerDuty: one request per 100 incidents (at least one)."""
+    pages over REPOS_PER_QUERY, whichever is more. PagerDuty: one request per 100 incidents (at least one). Jira:
+    one per page of the most issues a page holds for the fields asked. ServiceNow: one per `page_size` rows.
+    Not counted: the requests beside the pages, each made once per run, not per page: Jira's field list and
+    bulk changelog reads (1,000 issues a request), ServiceNow's reference lookups (100 ids a request, cached
+    for the run)."""
     if source.name == "github":
         per_repo = records["source_id"].str.rsplit("/", n=1).str[0] if kind == "deployments" else \
             records["source_id"].str.split("#").str[0]  # fmt: skip
         counts = per_repo.value_counts().reindex(list(source.repos), fill_value=0)
         pages = [max(1, math.ceil(n / PAGE)) for n in counts]
         return max(max(pages), math.ceil(sum(pages) / REPOS_PER_QUERY))
+    if source.name == "jira":
+        fields = search_fields(kind, change_type_field=JIRA_CHANGE_TYPE_FIELD if kind == "changes" else None)
+        page = MAX_RESULTS_MANY_FIELDS if len(fields) > MANY_FIELDS else MAX_RESULTS_FEW_FIELDS
+        return max(1, math.ceil(len(records) / page))
+    if source.name == "servicenow":
+        return max(1, math.ceil(len(records) / source.section.page_size))
     return max(1, math.ceil(len(records) / PAGE))
 
 
 def requests_of(source) -> int:
-    return source.client.requests_sent if source.name == "github" else source.client.http.requests_sent
+    return source.client.http.requests_sent
 
 
 def measure(label: str, sources_by_name: dict, start: pd.Timestamp, end: pd.Timestamp) -> None:

@@ -39,7 +39,8 @@ class SourcesConfig(Model):
     files: FilesConfig | None = None
 
 
-SourceFactory = Callable[[Any, SourceContext], Source]  # (the source's config section, context) -> source
+# (the source's config section, context, the environment its credentials are read from) -> source
+SourceFactory = Callable[[Any, SourceContext, Mapping[str, str] | None], Source]
 SOURCE_FACTORIES: dict[str, SourceFactory] = {
     "files": files_source,
     "github": github_source,
@@ -84,7 +85,7 @@ def configured_sources(
         raise SourceError(f"sources.{missing[0]}: no {missing[0]} connector: remove the section, "
                           "or export its records as canonical files under sources.files")  # fmt: skip
     check_credentials(sources, names, environ)
-    built = [SOURCE_FACTORIES[name](getattr(sources, name), context) for name in names]
+    built = [SOURCE_FACTORIES[name](getattr(sources, name), context, environ) for name in names]
     for source in built:
         source.check()
     return built

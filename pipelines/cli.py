@@ -307,9 +307,6 @@ def generate(
         emit(f"{kind}: {path}")
 
 
-SIMULATED_TOKEN_ENVS = {"github": "GITHUB_TOKEN", "pagerduty": "PAGERDUTY_TOKEN"}
-
-
 @app.command()
 def simulate(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")] = 8765,
@@ -325,14 +322,15 @@ def simulate(
     config: Annotated[Path | None, typer.Option(
         "--config", help="With --write-config: the scorecard to copy.")] = None,
     write_config: Annotated[Path | None, typer.Option(
-        "--write-config", help="With --config: write a copy of it fed by the simulator (GitHub, PagerDuty) and by "
-        "files for what it does not serve yet (ServiceNow changes and incidents, manual KPI values).")] = None,
+        "--write-config", help="With --config: write a copy of it fed by the simulator (GitHub, PagerDuty, Jira, "
+        "ServiceNow), with the manual KPI values from a file.")] = None,
     warehouse_url: Annotated[str | None, typer.Option(
         "--warehouse-url", help="With --write-config: the warehouse URL of the copy.")] = None,
 ) -> None:
-    """Serve the vendors' APIs (GitHub, PagerDuty) on one port with a seeded history, until Ctrl-C."""
-    from connectors.simulator.history import build_history
-    from connectors.simulator.server import serve, vendor_urls
+    """Serve the vendors' APIs (GitHub, PagerDuty, Jira, ServiceNow) on one port with a seeded history, until
+    Ctrl-C."""
+    from connectors.simulator.history import build_history, service_mapping
+    from connectors.simulator.server import credential_envs, serve, source_sections, vendor_urls
     from pipelines.truth import write_truth
 
     if (config is None) != (write_config is None):
@@ -343,12 +341,13 @@ def simulate(
         if write_config is not None:
             _write_simulator_config(config, write_config, base_url, end, seed, days, services, warehouse_url)
         urls = vendor_urls(base_url)
-        err_console.print(f"simulator: {base_url} (github: {urls['github']}, pagerduty: {urls['pagerduty']}); "
-                          f"{days} days to {end.date()}, seed {seed}, fault rate {fault_rate:g}; Ctrl-C stops it",
-                          markup=False)  # fmt: skip
+        served = ", ".join(f"{name}: {urls[name]}" for name in ("github", "pagerduty", "jira", "servicenow"))
+        err_console.print(f"simulator: {base_url} ({served}); {days} days to {end.date()}, seed {seed}, fault rate "
+                          f"{fault_rate:g}; Ctrl-C stops it", markup=False)  # fmt: skip
         if write_config is not None:
-            err_console.print(f"config: {write_config} (tokens: any value in "
-                              f"{' and '.join(SIMULATED_TOKEN_ENVS.values())})", markup=False)  # fmt: skip
+            envs = credential_envs(source_sections(base_url, service_mapping(services)))
+            err_console.print(f"config: {write_config} (credentials: any value in {', '.join(envs)})",
+                              markup=False)  # fmt: skip
 
     history = build_history(end=end, seed=seed, days=days, services=services)
     if truth_out is not None:
@@ -358,10 +357,10 @@ def simulate(
 
 def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Timestamp, seed: int, days: int,
                             services: int, warehouse_url: str | None) -> None:
-    """The scorecard of `config` fed by the simulator at `base_url`, and by files for what it does not serve."""
+    """The scorecard of `config` fed by the simulator at `base_url`, with its manual KPI values from a file."""
     from connectors.simulator.generate import DatasetSpec, generate_manual_values
-    from connectors.simulator.history import service_mapping, unserved_records
-    from connectors.simulator.server import vendor_urls
+    from connectors.simulator.history import service_mapping
+    from connectors.simulator.server import source_sections
     from pipelines.settings import files_section, write_config_copy
 
     try:
@@ -369,25 +368,13 @@ def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Time
     except ConfigError as error:
         raise _config_failure(error) from None
     mapping = service_mapping(services)
-    folder = out.parent / "simulated-files"
-    folder.mkdir(parents=True, exist_ok=True)
-    files = {}
-    for kind, frame in unserved_records(end=end, seed=seed, days=days, services=services).items():
-        files[kind] = folder / f"{kind}.csv"
-        frame.to_csv(files[kind], index=False)
+    values = out.parent / "simulated-files" / "values.csv"
+    values.parent.mkdir(parents=True, exist_ok=True)
     spec = DatasetSpec(seed=seed, days=days, end=end, services=tuple(mapping))
     kpi_ranges = {kpi.id: (kpi.baseline, kpi.target if kpi.stretch is None else kpi.stretch)
                   for _, _, kpi in scorecard_config.iter_kpis() if kpi.is_manual}  # fmt: skip
-    files["values"] = folder / "values.csv"
-    generate_manual_values(spec, kpi_ranges).to_csv(files["values"], index=False)
-    urls = vendor_urls(base_url)
-    sources = {
-        "github": {"base_url": urls["github"], "token_env": SIMULATED_TOKEN_ENVS["github"],
-                   "repos": [repo for entry in mapping.values() for repo in entry["github_repos"]]},
-        "pagerduty": {"base_url": urls["pagerduty"], "token_env": SIMULATED_TOKEN_ENVS["pagerduty"],
-                      "services": [sid for entry in mapping.values() for sid in entry["pagerduty_services"]]},
-        "files": files_section(files, out),
-    }  # fmt: skip
+    generate_manual_values(spec, kpi_ranges).to_csv(values, index=False)
+    sources = {**source_sections(base_url, mapping), "files": files_section({"values": values}, out)}
     write_config_copy(config, out, sources, services=mapping, warehouse_url=warehouse_url,
                       written_by="scorecard simulate")  # fmt: skip
 

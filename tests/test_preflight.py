@@ -13,11 +13,14 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+import responses
 import yaml
 from dagster import DagsterInstance, materialize
 from demo_files import write_config
 from typer.testing import CliRunner
 
+from connectors.base import SourceContext
+from connectors.registry import SourcesConfig, configured_sources
 from pipelines.assets import ASSETS
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV
@@ -286,3 +289,18 @@ def test_metrics_warns_about_same_time_duplicates(tmp_path):
     assert result.exit_code == 0, result.output
     assert "warning: 1 rows in" in result.stderr and "the later row was kept" in result.stderr
     assert [row["value"] for row in json.loads(result.stdout)] == [100.0]
+
+
+# ---------------------------------------------------------------------------------------------
+# The registry builds sources with the credentials of the environment it is given
+
+
+@responses.activate
+def test_configured_sources_take_their_credentials_from_the_environment_given(monkeypatch):
+    monkeypatch.delenv("GITHUB_TOKEN", raising=False)
+    responses.add(responses.POST, "https://api.github.com/graphql", json={"data": {"viewer": {"login": "octocat"}}})
+    sections = SourcesConfig(github={"repos": ["acme/checkout"]})
+    context = SourceContext(Path("."), {}, ("production",))
+    built = configured_sources(sections, context, {"GITHUB_TOKEN": "from-the-mapping"})
+    assert [source.name for source in built] == ["github"]
+    assert responses.calls[0].request.headers["Authorization"] == "bearer from-the-mapping"

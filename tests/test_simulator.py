@@ -18,7 +18,7 @@ import pytest
 import requests
 
 from connectors.files.read import read_records
-from connectors.records import SCHEMAS, empty_frame, normalise
+from connectors.records import SCHEMAS, normalise
 from connectors.simulator.faults import FAILING_KINDS, FAULT_KINDS, MAX_FAILURES_IN_A_ROW, FaultPlan, fault_at
 from connectors.simulator.generate import DatasetSpec, generate_dataset
 from connectors.simulator.github_graphql import LOAD_SECONDS, SERVED_FIELDS, github_schema
@@ -139,11 +139,17 @@ def test_served_records_are_generate_py_records_latest_version_only(history, tru
                                       check_dtype=False)  # fmt: skip
 
     paged = generated["incidents"][generated["incidents"]["source"] == "pagerduty"]
-    same(truth["incidents"], paged, ["source_id", "service", "severity", "title", "status", "opened_at",
-                                     "resolved_at", "updated_at"])  # fmt: skip
+    served = truth["incidents"][truth["incidents"]["source"] == "pagerduty"]
+    same(served, paged, ["source_id", "service", "severity", "title", "status", "opened_at", "resolved_at",
+                         "updated_at"])  # fmt: skip
     deployments = generated["deployments"].assign(
         source_id=lambda f: "acme/" + f["service"] + "/" + f["source_id"])
-    same(truth["deployments"], deployments, ["source_id", "service", "environment", "sha", "deployed_at", "status",
+    # A Jira service's change requests are Jira issues: its deployments name their keys (test_simulator_itsm.py)
+    jira = (deployments["service"].map(history.itsm_tools) == "jira") & deployments["change_id"].notna()
+    deployments["change_id"] = deployments["change_id"].where(~jira, "OPS-n")
+    served = truth["deployments"].assign(change_id=truth["deployments"]["change_id"].str.replace(
+        r"^OPS-\d+$", "OPS-n", regex=True))  # fmt: skip
+    same(served, deployments, ["source_id", "service", "environment", "sha", "deployed_at", "status",
                                              "change_id"])  # fmt: skip
     assert not (deployments["status"] == "in_progress").any()  # the stale copies are gone
     merged = generated["pull_requests"][generated["pull_requests"]["merged_at"].notna()]
@@ -157,7 +163,7 @@ def test_deployments_are_created_minutes_before_their_last_status(history):
     assert min(leads) >= 60 and max(leads) <= 480
     assert all(d.updated_at == d.latest_status.created_at for d in served)
     payloads = [json.loads(d.payload) for d in served if d.payload != "{}"]
-    assert payloads and all(re.fullmatch(r"CHG\d{7}", p["change_request"]) for p in payloads)
+    assert payloads and all(re.fullmatch(r"CHG\d{7}|OPS-\d+", p["change_request"]) for p in payloads)
 
 
 def test_null_priorities_are_a_share_the_urgency_fallback_reads_back_exactly():
@@ -175,7 +181,7 @@ def test_null_priorities_are_a_share_the_urgency_fallback_reads_back_exactly():
 def test_service_mapping_names_what_is_served(history, http, urls):
     mapping = service_mapping(history.services)
     assert mapping["checkout"] == {"github_repos": ["acme/checkout"], "pagerduty_services": [
-        pagerduty_service_id("checkout")]}
+        pagerduty_service_id("checkout")], "servicenow_cis": ["Checkout Service"]}
     assert all(re.fullmatch(r"P[0-9A-Z]{6}", m["pagerduty_services"][0]) for m in mapping.values())
     assert service_mapping(3) == mapping and service_names(12)[-2:] == ("service-11", "service-12")
     listed = http.get(f"{urls['pagerduty']}/services", headers=PAGERDUTY_AUTH).json()["services"]
@@ -623,7 +629,7 @@ def test_rate_limit_headers_on_every_response(http, urls, base_url):
     for response in (pagerduty(http, urls), http.get(f"{urls['pagerduty']}/incidents")):
         assert {"ratelimit-limit", "ratelimit-remaining", "ratelimit-reset"} <= set(response.headers)
         assert 0 <= int(response.headers["ratelimit-reset"]) <= 60
-    unknown = http.get(f"{base_url}/jira/rest/api/3/search")
+    unknown = http.get(f"{base_url}/opsgenie/v2/alerts")
     assert unknown.status_code == 404 and "/github" in unknown.json()["message"]
 
 
@@ -704,21 +710,23 @@ def test_every_request_succeeds_within_three_attempts_under_faults(history):
 
 def test_write_truth_writes_the_served_records_and_their_metrics(history, truth, tmp_path):
     paths = write_truth(history, tmp_path / "truth")
-    assert sorted(p.name for p in paths.values()) == ["deployments.csv", "incidents.csv", "metrics.json",
-                                                      "pull_requests.csv"]  # fmt: skip
+    assert sorted(p.name for p in paths.values()) == ["changes.csv", "deployments.csv", "incidents.csv",
+                                                      "metrics.json", "pull_requests.csv"]  # fmt: skip
     frames = {}
-    for kind in ("incidents", "deployments", "pull_requests"):
+    for kind in ("incidents", "changes", "deployments", "pull_requests"):
         header = paths[kind].read_text(encoding="utf-8").splitlines()[0]
         assert header.split(",") == [c.name for c in SCHEMAS[kind]]
-        records = read_records(kind, paths[kind], set(history.services))
+        records = read_records(kind, paths[kind], {*history.services, "unmapped"})
         assert records.rejected.empty and records.conflicting_duplicates == 0
         pd.testing.assert_frame_equal(records.good, truth[kind], check_dtype=False)
         frames[kind] = records.good
-    assert set(frames["incidents"]["source"]) == {"pagerduty"} and set(frames["deployments"]["source"]) == {"github"}
+    assert set(frames["incidents"]["source"]) == {"pagerduty", "jira", "servicenow"}
+    assert set(frames["deployments"]["source"]) == {"github"}
     assert frames["deployments"]["source_id"].str.fullmatch(r"acme/[a-z]+/\d+").all()
     assert frames["pull_requests"]["source_id"].str.fullmatch(r"acme/[a-z]+#\d+").all()
     services = sorted(history.services)
-    values = derive_metrics(frames["incidents"], empty_frame("changes"), frames["deployments"],
+    frames = {kind: frame[frame["service"] != "unmapped"] for kind, frame in frames.items()}  # as the pipeline does
+    values = derive_metrics(frames["incidents"], frames["changes"], frames["deployments"],
                             frames["pull_requests"], grain="month", start=END - pd.Timedelta(days=30), end=END,
                             as_of=END, services=services, monitored=services)  # fmt: skip
     written = json.loads(paths["metrics"].read_text(encoding="utf-8"))

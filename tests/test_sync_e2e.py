@@ -1,5 +1,5 @@
-"""End to end through the vendors' APIs: the simulator serves 180 days of GitHub and PagerDuty, `scorecard
-backfill` reads them through the connectors, and the warehouse must equal the simulator's truth exactly —
+"""End to end through the vendors' APIs: the simulator serves 180 days of GitHub, PagerDuty, Jira and ServiceNow,
+`scorecard backfill` reads them through the connectors, and the warehouse must equal the simulator's truth exactly —
 the facts record for record, the metrics value for value — with and without injected faults, on a
 second run, and after a run that died half-way.
 """
@@ -17,7 +17,7 @@ from typer.testing import CliRunner
 from connectors.pagerduty.client import PagerDutyClient
 from connectors.records import SCHEMAS
 from connectors.simulator.history import build_history, service_mapping
-from connectors.simulator.server import make_app, running, vendor_urls
+from connectors.simulator.server import make_app, running, source_sections
 from connectors.simulator.truth import truth_frames, truth_metrics
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV
@@ -26,8 +26,10 @@ from warehouse import Warehouse
 END = pd.Timestamp("2026-11-01", tz="UTC")  # the simulator's history ends here (exclusive)
 DAYS = 180
 SERVICES = ("checkout", "payments", "search", "catalog")
-KINDS = ("incidents", "deployments", "pull_requests")
-TOKENS = {"GITHUB_TOKEN": "ghp_FAKE_E2E_TOKEN", "PAGERDUTY_TOKEN": "FAKE_PD_E2E_TOKEN"}
+KINDS = ("incidents", "changes", "deployments", "pull_requests")
+TOKENS = {"GITHUB_TOKEN": "ghp_FAKE_E2E_TOKEN", "PAGERDUTY_TOKEN": "FAKE_PD_E2E_TOKEN", "JIRA_EMAIL": "e2e@acme.test",
+          "JIRA_TOKEN": "FAKE_JIRA_E2E_TOKEN", "SN_USER": "e2e-user", "SN_PASSWORD": "FAKE_SN_E2E_PASSWORD"}
+SECRETS = {name: value for name, value in TOKENS.items() if name not in ("JIRA_EMAIL", "SN_USER")}
 runner = CliRunner()
 
 
@@ -53,15 +55,10 @@ def _environment(monkeypatch):
 
 
 def write_config(folder: Path, base_url: str) -> Path:
-    """The mini scorecard fed by the simulator's GitHub and PagerDuty, into folder/warehouse.db."""
+    """The mini scorecard fed by the simulator's four vendors, into folder/warehouse.db."""
     config = yaml.safe_load((Path(__file__).parent / "data" / "mini_scorecard.yaml").read_text())
     mapping = service_mapping(SERVICES)
-    urls = vendor_urls(base_url)
-    config["sources"] = {
-        "github": {"base_url": urls["github"], "repos": [r for m in mapping.values() for r in m["github_repos"]]},
-        "pagerduty": {"base_url": urls["pagerduty"],
-                      "services": [s for m in mapping.values() for s in m["pagerduty_services"]]},
-    }  # fmt: skip
+    config["sources"] = source_sections(base_url, mapping)
     config["services"] = mapping
     config["warehouse"] = {"url": f"sqlite:///{folder / 'warehouse.db'}"}
     path = folder / "scorecard.yaml"
@@ -126,7 +123,9 @@ def reference(history, truth, tmp_path_factory):
 
 def test_the_warehouse_equals_the_simulators_truth(reference, truth):
     _, summary, _, found = reference
-    assert "rejected 0" in summary and "checks           all passed" in summary
+    assert "rejected 0" in summary and "(0 do not hold: incidents:dangling_change_links)" in summary
+    # the simulator serves records of a CI and a Jira component no service claims: reported, nothing else
+    assert "checks           warning: incidents:unmapped_records\n" in summary
     assert_equals_truth(found, truth)
 
 
@@ -134,8 +133,9 @@ def test_sync_state_says_each_source_and_kind_is_read_through_the_windows_end(re
     config_path = reference[0]
     with Warehouse.open_existing(f"sqlite:///{config_path.parent / 'warehouse.db'}") as warehouse:
         cursors = warehouse.read_table("sync_state").set_index(["source", "kind"])["cursor"].to_dict()
-    assert cursors == {("github", "deployments"): END.isoformat(), ("github", "pull_requests"): END.isoformat(),
-                       ("pagerduty", "incidents"): END.isoformat()}  # fmt: skip
+    read = [("github", "deployments"), ("github", "pull_requests"), ("pagerduty", "incidents"),
+            ("jira", "incidents"), ("jira", "changes"), ("servicenow", "incidents"), ("servicenow", "changes")]
+    assert cursors == dict.fromkeys(read, END.isoformat())
 
 
 def test_a_second_run_changes_no_row(reference):
@@ -178,7 +178,7 @@ def test_a_run_that_died_half_way_ends_identical_when_run_again(history, truth, 
 def test_no_token_reaches_the_output_or_the_warehouse(reference):
     config_path, summary, second, found = reference
     database = (config_path.parent / "warehouse.db").read_bytes()
-    for token in TOKENS.values():
+    for token in SECRETS.values():
         assert token not in summary and token not in second
         assert token.encode() not in database
 
@@ -208,17 +208,19 @@ def test_scorecard_simulate_serves_writes_its_truth_and_a_config_and_stops_on_si
             time.sleep(0.1)
         written = yaml.safe_load(config_out.read_text())
         assert written["sources"]["github"]["base_url"] == f"{base_url}/github"
-        assert set(written["sources"]["files"]) == {"changes", "incidents", "values"}
+        assert set(written["sources"]) == {"github", "pagerduty", "jira", "servicenow", "files"}
+        assert written["sources"]["jira"]["base_url"] == f"{base_url}/jira"
+        assert set(written["sources"]["files"]) == {"values"}
         assert requests.post(f"{base_url}/github/graphql", json={"query": "{ viewer { login } }"}).status_code == 401
-        assert sorted(p.name for p in truth_dir.iterdir()) == ["deployments.csv", "incidents.csv", "metrics.json",
-                                                               "pull_requests.csv"]  # fmt: skip
+        assert sorted(p.name for p in truth_dir.iterdir()) == ["changes.csv", "deployments.csv", "incidents.csv",
+                                                               "metrics.json", "pull_requests.csv"]  # fmt: skip
     finally:
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=20) == 0
 
 
 def test_a_refused_token_is_one_line_naming_the_source_and_its_variable_and_nothing_is_written(history, tmp_path):
-    simulator = make_app(history, token={"github": "the-right-token", "pagerduty": "the-right-token"})
+    simulator = make_app(history, token=dict.fromkeys(("github", "pagerduty", "jira", "servicenow"), "the-right-token"))
     with running(simulator) as base_url:
         result = backfill(write_config(tmp_path, base_url))
     assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.output
@@ -242,6 +244,6 @@ def test_no_token_in_anything_a_failing_run_leaves(history, tmp_path, monkeypatc
     assert died.exit_code == 1, died.output
     left = [path for path in tmp_path.rglob("*") if path.is_file()]
     assert any(path.name == "warehouse.db" for path in left) and any(home in path.parents for path in left)
-    for token in TOKENS.values():
+    for token in SECRETS.values():
         assert token not in died.output
         assert [path for path in left if token.encode() in path.read_bytes()] == []

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -49,8 +50,11 @@ class FilesSource:
             raise SourceError(f"sources.files.{kind}: {_file_problem(error, path)}") from None
 
 
-def files_source(section: FilesConfig, context: SourceContext) -> FilesSource:
-    """The source of `sources.files`; raises SourceError naming a path that is not a file."""
+def files_source(
+    section: FilesConfig, context: SourceContext, environ: Mapping[str, str] | None = None
+) -> FilesSource:
+    """The source of `sources.files`; raises SourceError naming a path that is not a file. It needs no credential:
+    `environ` is taken only to match the other factories."""
     paths = {name: resolve(getattr(section, name), context.base_dir)
              for name in (*KINDS, "values") if getattr(section, name)}  # fmt: skip
     missing = [f"sources.files.{name}: {_not_a_file(path)}" for name, path in paths.items() if not path.is_file()]

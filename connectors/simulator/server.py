@@ -2,10 +2,12 @@
 
     http://HOST:PORT/github       GitHub REST base; GraphQL at /github/graphql   (github_routes)
     http://HOST:PORT/pagerduty    PagerDuty REST API v2 base                     (pagerduty_routes)
+    http://HOST:PORT/jira         Jira Cloud platform REST API v3 base           (jira_routes)
+    http://HOST:PORT/servicenow   ServiceNow instance base (Table API)           (servicenow_routes)
 
-Jira and ServiceNow will be more prefixes: a module with a `Vendor` (web.Vendor) each, listed in
-`make_app`. The server is the standard library's ThreadingHTTPServer (HTTP/1.1, keep-alive), which
-lets a fault drop a connection or cut a body short at the socket.
+A vendor is a module with a `Vendor` (web.Vendor), listed in `make_app`. The server is the standard
+library's ThreadingHTTPServer (HTTP/1.1, keep-alive), which lets a fault drop a connection or cut a body
+short at the socket.
 
 For tests: `with running(history, port=0) as base_url: ...` (a background thread, a free port).
 For the CLI: `serve(port, history, ...)` serves until interrupted; `on_ready(base_url)` is called once it
@@ -29,10 +31,10 @@ from urllib.parse import parse_qs, urlsplit
 from connectors.simulator.faults import Fault, FaultPlan
 from connectors.simulator.github_graphql import github_schema
 from connectors.simulator.github_routes import GithubApi
-from connectors.simulator.history import (
-    History,
-)
+from connectors.simulator.history import JIRA_PROJECT, History
+from connectors.simulator.jira_routes import JiraApi
 from connectors.simulator.pagerduty_routes import PagerDutyApi
+from connectors.simulator.servicenow_routes import ServiceNowApi
 from connectors.simulator.web import Request, Response, Vendor, json_response
 
 Tokens = str | Mapping[str, str] | None  # one token for every vendor, or per vendor prefix
@@ -41,7 +43,33 @@ Tokens = str | Mapping[str, str] | None  # one token for every vendor, or per ve
 def vendor_urls(base_url: str) -> dict[str, str]:
     """Each vendor's base URL under the server's base URL."""
     base = base_url.rstrip("/")
-    return {"github": f"{base}/github", "github_graphql": f"{base}/github/graphql", "pagerduty": f"{base}/pagerduty"}
+    return {"github": f"{base}/github", "github_graphql": f"{base}/github/graphql", "pagerduty": f"{base}/pagerduty",
+            "jira": f"{base}/jira", "servicenow": f"{base}/servicenow"}  # fmt: skip
+
+
+def source_sections(base_url: str, mapping: Mapping[str, Mapping[str, list[str]]]) -> dict[str, dict]:
+    """`sources:` of a scorecard.yaml fed by the simulator at `base_url`, for the services of `mapping`
+    (`history.service_mapping`): every vendor it serves, naming each connector's default credential variables
+    (the simulator takes any non-empty value: `credential_envs` lists them)."""
+    urls = vendor_urls(base_url)
+
+    def entities(field: str) -> list[str]:
+        return [name for entry in mapping.values() for name in entry.get(field, [])]
+
+    issues = f"project = {JIRA_PROJECT} AND issuetype ="
+    return {
+        "github": {"base_url": urls["github"], "token_env": "GITHUB_TOKEN", "repos": entities("github_repos")},
+        "pagerduty": {"base_url": urls["pagerduty"], "token_env": "PAGERDUTY_TOKEN",
+                      "services": entities("pagerduty_services")},
+        "jira": {"base_url": urls["jira"], "email_env": "JIRA_EMAIL", "token_env": "JIRA_TOKEN",
+                 "incident_jql": f"{issues} Incident", "change_jql": f"{issues} Change"},
+        "servicenow": {"base_url": urls["servicenow"], "user_env": "SN_USER", "password_env": "SN_PASSWORD"},
+    }  # fmt: skip
+
+
+def credential_envs(sections: Mapping[str, Mapping[str, object]]) -> list[str]:
+    """The credential environment variables `sources:` sections name (their `*_env` keys), in order."""
+    return [str(value) for section in sections.values() for key, value in section.items() if key.endswith("_env")]
 
 
 @dataclass(frozen=True)
@@ -89,12 +117,14 @@ class SimulatorApp:
 def make_app(history: History, fault_rate: float = 0.0, seed: int | None = None, *, token: Tokens = None,
              keep_fault_log: bool = False) -> SimulatorApp:  # fmt: skip
     """The simulator over `history`: faults at `fault_rate` per request, drawn from `seed` (default: the
-    history's seed); `token`, if given, is the only credential accepted (one for all, or per vendor)."""
+    history's seed); `token`, if given, is the only credential accepted (one for all, or per vendor prefix; for
+    Jira the api token of `email:token`, for ServiceNow the password of `user:password`)."""
 
     def token_of(prefix: str) -> str | None:
         return token.get(prefix) if isinstance(token, Mapping) else token
 
-    vendors = [GithubApi(history, token=token_of("github")), PagerDutyApi(history, token=token_of("pagerduty"))]
+    vendors = [GithubApi(history, token=token_of("github")), PagerDutyApi(history, token=token_of("pagerduty")),
+               JiraApi(history, token=token_of("jira")), ServiceNowApi(history, token=token_of("servicenow"))]
     plan = FaultPlan(fault_rate, history.seed if seed is None else seed, keep_log=keep_fault_log)
     return SimulatorApp(history, vendors, plan)
 
