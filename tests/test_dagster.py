@@ -232,7 +232,7 @@ def test_a_missing_credential_stops_the_sources(tmp_path, data_dir, monkeypatch)
         def fetch(self, kind, start, end, cursor=None) -> SourceBatch:
             return empty_batch(kind)
 
-    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: StubSource())
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context, environ: StubSource())
     monkeypatch.delenv("SCORECARD_TEST_GITHUB_TOKEN", raising=False)
     config_path = write_config(tmp_path, data_dir)
     config = yaml.safe_load(config_path.read_text())
@@ -336,7 +336,7 @@ def test_cli_reports_a_failed_step_in_one_line_and_exits_1(tmp_path, data_dir, m
         def fetch(self, kind, start, end, cursor=None) -> SourceBatch:
             raise RuntimeError(f"{kind}: the API said no")
 
-    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: BrokenSource())
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context, environ: BrokenSource())
     config_path = write_config(tmp_path, data_dir)
     config = yaml.safe_load(config_path.read_text())
     config["sources"] = {"github": {"token_env": "SCORECARD_TEST_GITHUB_TOKEN"}}
@@ -437,7 +437,8 @@ def test_a_vendor_cursor_is_stored_after_its_records_land_and_given_back(tmp_pat
            "updated_at": "2024-03-12T10:05:00Z"}  # fmt: skip
     received: list = []
     batches = [deployments_batch([row], "page-7"), deployments_batch([{**row, "source_id": "acme/legacy/2"}], "page-8")]
-    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: vendor_stub(batches, received))
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github",
+                        lambda section, context, environ: vendor_stub(batches, received))  # fmt: skip
     monkeypatch.setenv("SCORECARD_TEST_GITHUB_TOKEN", "ghp_FAKE")
     config_path = write_config(tmp_path, data_dir)
     config = yaml.safe_load(config_path.read_text())
@@ -460,7 +461,8 @@ def test_a_vendor_cursor_is_stored_after_its_records_land_and_given_back(tmp_pat
 
 def test_a_cursor_is_not_stored_when_its_records_did_not_land(tmp_path, data_dir, monkeypatch):
     unusable = SourceBatch(pd.DataFrame({"source": ["github"]}), empty_batch("deployments").rejected, cursor="page-9")
-    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github", lambda section, context: vendor_stub([unusable], []))
+    monkeypatch.setitem(registry.SOURCE_FACTORIES, "github",
+                        lambda section, context, environ: vendor_stub([unusable], []))  # fmt: skip
     monkeypatch.setenv("SCORECARD_TEST_GITHUB_TOKEN", "ghp_FAKE")
     config_path = write_config(tmp_path, data_dir)
     config = yaml.safe_load(config_path.read_text())
