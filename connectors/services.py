@@ -14,6 +14,12 @@ import pandas as pd
 from scoring.config import Model, Text
 
 UNMAPPED = "unmapped"
+# Each vendor source's field of a ServiceMapping: where an entity of that source is mapped to a service.
+MAPPING_OF_SOURCE = {"github": "github_repos", "pagerduty": "pagerduty_services", "servicenow": "servicenow_cis",
+                     "jira": "jira_components"}  # fmt: skip
+# The extra column of a vendor record naming the entity its service was mapped from (a repo, a PagerDuty service
+# id, a CI name, a Jira component); it is kept in the fact's raw, so an unmapped record tells which mapping to add.
+ENTITY = "entity"
 # The mappings that name an incident source: a service mapped by one of them is monitored.
 INCIDENT_SOURCE_MAPPINGS = ("pagerduty_services", "servicenow_cis", "jira_components")
 

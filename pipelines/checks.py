@@ -1,10 +1,13 @@
 """Asset checks over the warehouse tables (the rejected-row share is checked inside each fact asset)."""
 
+
+import json
+
 import pandas as pd
 from dagster import AssetCheckResult, AssetChecksDefinition, AssetCheckSeverity, asset_check
 
 from connectors.records import KINDS
-from connectors.services import UNMAPPED
+from connectors.services import ENTITY, MAPPING_OF_SOURCE, UNMAPPED
 from pipelines import clock
 from pipelines.resources import ScorecardConfigResource, WarehouseResource
 from pipelines.settings import metric_settings
@@ -41,16 +44,30 @@ def unmapped_check(kind: str) -> AssetChecksDefinition:
                  "metrics. Map the entity to a service to count them.")  # fmt: skip
     def _check(scorecard: ScorecardConfigResource, warehouse: WarehouseResource) -> AssetCheckResult:
         with warehouse.connect(scorecard.load()) as connected:
-            facts = connected.read_facts(kind)
-        unmapped = facts[facts["service"] == UNMAPPED]
+            rows = len(connected.read_facts(kind))
+            unmapped = connected.read_facts(kind, with_raw=True, service=UNMAPPED)
+        entities = unmapped_entities(unmapped)
+        listed = "; ".join(f"{row.source} {row.entity} ({row.records}: add it to services.<name>.{row.mapping})"
+                           for row in entities.itertuples())  # fmt: skip
         return AssetCheckResult(
             passed=unmapped.empty,
             severity=AssetCheckSeverity.WARN,
-            metadata={"rows": len(facts), "unmapped": len(unmapped),
+            metadata={"rows": rows, "unmapped": len(unmapped), "by_source_and_entity": listed,
                       "examples": ", ".join((unmapped["source"] + "/" + unmapped["source_id"]).head(5))},  # fmt: skip
+            description=f"{len(unmapped)} {kind} of entities no service claims: {listed}" if listed else None,
         )
 
     return _check
+
+
+def unmapped_entities(unmapped: pd.DataFrame) -> pd.DataFrame:
+    """Per source and vendor entity (the `entity` a connector kept in the record's raw; "(none)" without one), how
+    many of the `unmapped` records (read with raw) it has, and the ServiceMapping field that maps it, most first."""
+    entity = unmapped["raw"].map(lambda text: json.loads(text).get(ENTITY) if text else None, na_action="ignore")
+    counted = (pd.DataFrame({"source": unmapped["source"], "entity": entity.fillna("(none)").astype(str)})
+               .value_counts().rename("records").reset_index())  # fmt: skip
+    counted["mapping"] = counted["source"].map(MAPPING_OF_SOURCE).fillna("?")
+    return counted.sort_values(["records", "source", "entity"], ascending=[False, True, True], ignore_index=True)
 
 
 def resolved_before_opened(incidents: pd.DataFrame) -> pd.DataFrame:

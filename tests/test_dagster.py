@@ -434,7 +434,7 @@ def deployments_batch(rows: list[dict], cursor: str | None) -> SourceBatch:
 def test_a_vendor_cursor_is_stored_after_its_records_land_and_given_back(tmp_path, data_dir, monkeypatch):
     row = {"source": "github", "source_id": "acme/legacy/1", "service": "unmapped", "environment": "production",
            "sha": "a", "deployed_at": "2024-03-12T10:00:00Z", "status": "success",
-           "updated_at": "2024-03-12T10:05:00Z"}  # fmt: skip
+           "updated_at": "2024-03-12T10:05:00Z", "entity": "acme/legacy"}  # fmt: skip
     received: list = []
     batches = [deployments_batch([row], "page-7"), deployments_batch([{**row, "source_id": "acme/legacy/2"}], "page-8")]
     monkeypatch.setitem(registry.SOURCE_FACTORIES, "github",
@@ -457,6 +457,13 @@ def test_a_vendor_cursor_is_stored_after_its_records_land_and_given_back(tmp_pat
     assert received == [None, "page-7"]
     with warehouse_of(config_path) as warehouse:
         assert warehouse.get_cursor("github", "deployments") == "page-8"
+    # the check names the entity and where to map it
+    check = next(c for c in CHECKS if "deployments" in str(c.check_keys) and "unmapped_records" in str(c.check_keys))
+    result = check(scorecard=ScorecardConfigResource(path=str(config_path)),
+                   warehouse=WarehouseResource(url=read_config(config_path).warehouse.url))  # fmt: skip
+    assert result.description == ("2 deployments of entities no service claims: github acme/legacy (2: add it to "
+                                  "services.<name>.github_repos)")  # fmt: skip
+    assert result.metadata["unmapped"].value == 2
 
 
 def test_a_cursor_is_not_stored_when_its_records_did_not_land(tmp_path, data_dir, monkeypatch):

@@ -355,6 +355,7 @@ def test_a_repo_no_service_claims_is_unmapped():
         "deployments", START, END)  # fmt: skip
     assert dict(zip(batch.good["source_id"], batch.good["service"], strict=True)) == {
         "acme/checkout/1": "checkout", "acme/Legacy-Tool/1": "unmapped"}  # fmt: skip
+    assert batch.good["entity"].tolist() == ["acme/checkout", "acme/Legacy-Tool"]  # the repo it was mapped by
     assert len(fake.bodies) == 1 and aliases(fake.bodies[0]) == ["r0", "r1"]  # one request reads both
 
 

@@ -526,6 +526,9 @@ def test_components_map_to_services_first_mapped_wins_else_unmapped(api):
     batch = source().fetch("incidents", START, END)
     assert dict(good(batch)["service"]) == {"OPS-1": "checkout", "OPS-2": "payments", "OPS-3": "unmapped",
                                             "OPS-4": "unmapped", "OPS-5": "checkout"}  # fmt: skip
+    # the component each was mapped by, else its first one: what an unmapped record tells the check
+    assert dict(good(batch)["entity"]) == {"OPS-1": "checkout", "OPS-2": "BILLING-API", "OPS-3": "sandbox",
+                                           "OPS-4": None, "OPS-5": "checkout"}  # fmt: skip
     assert batch.rejected.empty
 
 
@@ -539,6 +542,8 @@ def test_a_configured_service_field_is_read_instead_of_the_components(api):
     batch = source(service_field="Service").fetch("incidents", START, END)
     assert dict(good(batch)["service"]) == {"OPS-1": "checkout", "OPS-2": "payments", "OPS-3": "unmapped",
                                             "OPS-4": "unmapped"}  # fmt: skip
+    assert dict(good(batch)["entity"]) == {"OPS-1": "Checkout", "OPS-2": "billing-api", "OPS-3": None,
+                                           "OPS-4": "ledger"}  # fmt: skip
     (query,) = fake.searches
     assert query["fields"] == ["summary,status,priority,created,updated,resolutiondate,issuelinks,customfield_10077"]
 

@@ -553,6 +553,7 @@ def test_a_service_is_mapped_by_id_else_by_name_else_unmapped():
         {"id": "Q4"},
     ], mapping)  # fmt: skip
     assert rows["service"].tolist() == ["checkout", "search", "unmapped", None]
+    assert rows["entity"].tolist() == ["PCHK001", "PSRC003", "PZZZ999", None]  # the service id it was mapped by
 
 
 def test_other_kinds_are_empty_and_send_nothing(api):

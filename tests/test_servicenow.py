@@ -443,6 +443,10 @@ def test_service_from_the_ci_name_else_the_business_service_else_unmapped(api):
     assert dict(good["service"]) == {"INC0010001": "checkout", "INC0010002": "payments", "INC0010003": "payments",
                                      "INC0010004": "payments", "INC0010005": "unmapped",
                                      "INC0010006": "unmapped"}  # fmt: skip
+    # the CI each was mapped by (unmapped: its CI's name), what an unmapped record tells the check
+    assert dict(good["entity"]) == {"INC0010001": "Checkout Service", "INC0010002": "payments service",
+                                    "INC0010003": "Payments Service", "INC0010004": "Payments Service",
+                                    "INC0010005": "Legacy Billing", "INC0010006": None}  # fmt: skip
 
 
 def test_a_reference_object_is_read_as_its_value():

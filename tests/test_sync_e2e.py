@@ -19,6 +19,7 @@ from connectors.records import SCHEMAS
 from connectors.simulator.history import build_history, service_mapping
 from connectors.simulator.server import make_app, running, source_sections
 from connectors.simulator.truth import truth_frames, truth_metrics
+from pipelines.checks import unmapped_entities
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV
 from warehouse import Warehouse
@@ -247,3 +248,15 @@ def test_no_token_in_anything_a_failing_run_leaves(history, tmp_path, monkeypatc
     for token in SECRETS.values():
         assert token not in died.output
         assert [path for path in left if token.encode() in path.read_bytes()] == []
+
+
+def test_unmapped_records_are_counted_per_source_and_entity_with_the_mapping_to_add(reference, truth):
+    config_path = reference[0]
+    with Warehouse.open_existing(f"sqlite:///{config_path.parent / 'warehouse.db'}") as warehouse:
+        found = unmapped_entities(warehouse.read_facts("incidents", with_raw=True, service="unmapped"))
+    incidents = truth[0]["incidents"]
+    expected = incidents[incidents["service"] == "unmapped"]["source"].value_counts().to_dict()
+    assert found.groupby("source")["records"].sum().to_dict() == expected
+    assert set(zip(found["source"], found["entity"], found["mapping"], strict=True)) == {
+        ("servicenow", "Legacy Billing", "servicenow_cis"), ("servicenow", "(none)", "servicenow_cis"),
+        ("jira", "sandbox", "jira_components"), ("jira", "(none)", "jira_components")}  # fmt: skip

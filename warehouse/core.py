@@ -207,9 +207,11 @@ class Warehouse:
         names = prepare.canonical_columns(kind) + (["raw"] if with_raw else [])
         return [table.c[name] for name in names]
 
-    def read_facts(self, kind: str, *, with_raw: bool = False) -> pd.DataFrame:
-        """All records of `kind`, typed as normalise_frame's good output, ordered by (source, source_id)."""
-        return self._select(self._fact_columns(kind, with_raw), list(FACT_KEY))
+    def read_facts(self, kind: str, *, with_raw: bool = False, service: str | None = None) -> pd.DataFrame:
+        """All records of `kind` (of `service` only, if given), typed as normalise_frame's good output, ordered by
+        (source, source_id)."""
+        where = [FACT_TABLES[kind].c.service == service] if service is not None else None
+        return self._select(self._fact_columns(kind, with_raw), list(FACT_KEY), where=where)
 
     def read_facts_updated(self, kind: str, start: Any, end: Any, *, with_raw: bool = False) -> pd.DataFrame:
         """Records of `kind` whose updated_at is in [start, end) (undated records never match)."""

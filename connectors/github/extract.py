@@ -11,6 +11,8 @@ import json
 import re
 from typing import Any
 
+from connectors.services import ENTITY
+
 SOURCE = "github"
 
 # GitHub's DeploymentStatusState (latestStatus.state) -> canonical deployment status. A word not here is
@@ -29,9 +31,9 @@ NO_STATUS = "queued"  # a deployment no status was posted for yet
 PAYLOAD_CHANGE_KEYS = ("change_id", "change_request")  # where a deploy payload names its change
 
 DEPLOYMENT_COLUMNS = ["source", "source_id", "service", "environment", "sha", "deployed_at", "status", "change_id",
-                      "updated_at", "payload"]  # fmt: skip
+                      "updated_at", "payload", ENTITY]  # fmt: skip
 PULL_REQUEST_COLUMNS = ["source", "source_id", "service", "created_at", "first_commit_at", "merged_at",
-                        "merge_commit_sha", "updated_at", "payload"]  # fmt: skip
+                        "merge_commit_sha", "updated_at", "payload", ENTITY]  # fmt: skip
 
 
 def deployment_row(repo: str, service: str, node: Any, change_pattern: re.Pattern[str]) -> dict[str, Any]:
@@ -50,6 +52,7 @@ def deployment_row(repo: str, service: str, node: Any, change_pattern: re.Patter
         "change_id": change_id(_get(node, "payload"), _get(node, "description"), change_pattern),
         "updated_at": status_at or _get(node, "updatedAt") or _get(node, "createdAt"),
         "payload": node,
+        ENTITY: repo,
     }
 
 
@@ -68,6 +71,7 @@ def pull_request_row(repo: str, service: str, node: Any) -> dict[str, Any]:
         "merge_commit_sha": _get(node, "mergeCommit", "oid"),
         "updated_at": _get(node, "updatedAt"),
         "payload": node,
+        ENTITY: repo,
     }
 
 

@@ -33,13 +33,14 @@ import pandas as pd
 from connectors.base import vendor_text
 from connectors.jira.config import JiraConfig
 from connectors.records import CHANGE_TYPES
-from connectors.services import UNMAPPED, Services, service_names
+from connectors.services import ENTITY, UNMAPPED, Services, service_names
 
 SOURCE = "jira"
 SECTION = "sources.jira"
 INCIDENT_COLUMNS = ["source", "source_id", "service", "severity", "title", "status", "opened_at", "resolved_at",
-                    "caused_by_change", "updated_at", "payload"]  # fmt: skip
-CHANGE_COLUMNS = ["source", "source_id", "service", "type", "implemented_at", "outcome", "updated_at", "payload"]
+                    "caused_by_change", "updated_at", "payload", ENTITY]  # fmt: skip
+CHANGE_COLUMNS = ["source", "source_id", "service", "type", "implemented_at", "outcome", "updated_at", "payload",
+                  ENTITY]  # fmt: skip
 # The fields each kind reads (besides the configured change type and service fields).
 INCIDENT_FIELDS = ("summary", "status", "priority", "components", "created", "updated", "resolutiondate",
                    "issuelinks")  # fmt: skip
@@ -75,10 +76,11 @@ def incident_rows(
     by_priority = _folded(config.severity_by_priority)
     marked = fields["priority"] + f" (not in {SECTION}.severity_by_priority)"
     severity = fields["priority"].str.lower().map(by_priority).fillna(marked).where(fields["priority"].notna())
+    mapped = _services(issues, fields, services, service_field)
     frame = pd.DataFrame({
         "source": SOURCE,
         "source_id": fields["key"],
-        "service": _services(issues, fields, services, service_field),
+        "service": mapped["service"],
         "severity": severity,
         "title": fields["summary"],
         "status": fields["status"],
@@ -87,6 +89,7 @@ def incident_rows(
         "caused_by_change": caused_by(issues, config.caused_by_link),
         "updated_at": fields["updated"],
         "payload": _payloads(issues, fields.index),
+        ENTITY: mapped[ENTITY],
     }, columns=INCIDENT_COLUMNS)  # fmt: skip
     return frame.astype(object).where(frame.notna(), None)
 
@@ -111,15 +114,17 @@ def change_rows(
     words = fields["change_type"].str.lower()
     marked = fields["change_type"] + f" (from {SECTION}.change_type_field '{config.change_type_field}')"
     change_type = words.where(words.isin(CHANGE_TYPES), marked)
+    mapped = _services(issues, fields, services, service_field)
     frame = pd.DataFrame({
         "source": SOURCE,
         "source_id": fields["key"],
-        "service": _services(issues, fields, services, service_field),
+        "service": mapped["service"],
         "type": change_type,
         "implemented_at": fields["resolutiondate"].fillna(transition).where(finished),
         "outcome": outcome.fillna("unknown"),
         "updated_at": fields["updated"],
         "payload": _payloads(issues, fields.index),
+        ENTITY: mapped[ENTITY],
     }, columns=CHANGE_COLUMNS)  # fmt: skip
     return frame.astype(object).where(frame.notna(), None)
 
@@ -208,8 +213,11 @@ def caused_by(issues: Sequence[Any], link_type: str) -> pd.Series:
     return pd.Series(keys, index=range(len(issues)), dtype=object)
 
 
-def _services(issues: Sequence[Any], fields: pd.DataFrame, services: Services, service_field: str | None) -> pd.Series:
-    """The service of each issue: its first entity a service claims, else UNMAPPED (no entity at all too)."""
+def _services(
+    issues: Sequence[Any], fields: pd.DataFrame, services: Services, service_field: str | None
+) -> pd.DataFrame:
+    """The service of each issue: its first entity a service claims, else UNMAPPED (no entity at all too); and that
+    entity (else the issue's first one; None without any), columns `service` and ENTITY."""
     if service_field is None:
         entities = [_names(_dict(_dict(issue).get("fields")).get("components")) for issue in issues]
     else:
@@ -219,8 +227,11 @@ def _services(issues: Sequence[Any], fields: pd.DataFrame, services: Services, s
     if service_field is not None:  # a field may hold the service's own name
         own = {name.lower(): name for name in services}
         mapped = mapped.where(mapped != UNMAPPED, exploded.str.lower().map(own).fillna(UNMAPPED))
-    first = mapped[mapped != UNMAPPED].groupby(level=0).first()
-    return first.reindex(fields.index).astype(object).fillna(UNMAPPED)
+    claimed = mapped != UNMAPPED
+    service = mapped[claimed].groupby(level=0).first().reindex(fields.index).astype(object).fillna(UNMAPPED)
+    entity = exploded[claimed].groupby(level=0).first().reindex(fields.index)
+    entity = entity.fillna(exploded.groupby(level=0).first().reindex(fields.index)).astype(object)
+    return pd.DataFrame({"service": service, ENTITY: entity.where(entity.notna(), None)}, index=fields.index)
 
 
 def _names(value: Any) -> list[str]:

@@ -24,12 +24,12 @@ import pandas as pd
 
 from connectors.base import vendor_text
 from connectors.pagerduty.config import DEFAULT_SEVERITY_BY_PRIORITY, DEFAULT_SEVERITY_BY_URGENCY
-from connectors.services import UNMAPPED, Services, service_names
+from connectors.services import ENTITY, UNMAPPED, Services, service_names
 
 SOURCE = "pagerduty"
 OPEN_STATUSES = ("triggered", "acknowledged")
 ROW_COLUMNS = ["source", "source_id", "service", "severity", "title", "status", "opened_at", "resolved_at",
-               "caused_by_change", "updated_at", "payload"]  # fmt: skip
+               "caused_by_change", "updated_at", "payload", ENTITY]  # fmt: skip
 
 
 FIELDS = ("id", "title", "summary", "status", "urgency", "created_at", "resolved_at", "last_status_change_at",
@@ -62,6 +62,7 @@ def incident_rows(
         "caused_by_change": None,
         "updated_at": updated_times(fields),
         "payload": pd.Series([incidents[position] for position in fields.index], index=fields.index, dtype=object),
+        ENTITY: fields["service_id"].fillna(fields["service_summary"]).fillna(fields["service_name"]),
     }, columns=ROW_COLUMNS).reset_index(drop=True)  # fmt: skip
     return frame.astype(object).where(frame.notna(), None)
 

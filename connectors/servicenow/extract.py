@@ -43,7 +43,7 @@ from connectors.servicenow.config import (
     DEFAULT_OUTCOME_BY_CLOSE_CODE,
     DEFAULT_SEVERITY_BY_PRIORITY,
 )
-from connectors.services import UNMAPPED, Services, service_names
+from connectors.services import ENTITY, UNMAPPED, Services, service_names
 
 SOURCE = "servicenow"
 SECTION = "sources.servicenow"
@@ -56,8 +56,8 @@ TIME_FIELDS = ("opened_at", "resolved_at", "closed_at", "work_end", "sys_updated
 INCIDENT_STATES = {"1": "new", "2": "in_progress", "3": "on_hold", "6": "resolved", "7": "closed", "8": "canceled"}
 ENDED_INCIDENT_STATES = ("6", "7", "8")  # resolved, closed, canceled
 CLOSED_CHANGE_STATES = ("3",)
-INCIDENT_COLUMNS = [column.name for column in SCHEMAS["incidents"]] + ["payload"]
-CHANGE_COLUMNS = [column.name for column in SCHEMAS["changes"]] + ["payload"]
+INCIDENT_COLUMNS = [column.name for column in SCHEMAS["incidents"]] + ["payload", ENTITY]
+CHANGE_COLUMNS = [column.name for column in SCHEMAS["changes"]] + ["payload", ENTITY]
 _SN_TIME = r"^\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}$"
 
 
@@ -75,10 +75,11 @@ def incident_rows(
     state = fields["state"]
     ended = fields["resolved_at"].fillna(fields["closed_at"]).fillna(fields["sys_updated_on"])
     resolved = ended.where(state.isin(ENDED_INCIDENT_STATES))
+    mapped = services_of(fields, services, ci_names)
     frame = pd.DataFrame({
         "source": SOURCE,
         "source_id": fields["number"],
-        "service": services_of(fields, services, ci_names),
+        "service": mapped["service"],
         "severity": severities(fields["priority"], by_priority),
         "title": fields["short_description"],
         "status": state.map(INCIDENT_STATES).fillna(state),
@@ -87,6 +88,7 @@ def incident_rows(
         "caused_by_change": fields["caused_by"].map(dict(change_numbers)),
         "updated_at": fields["sys_updated_on"],
         "payload": _payloads(records, fields.index),
+        ENTITY: mapped[ENTITY],
     }, columns=INCIDENT_COLUMNS)  # fmt: skip
     return frame.astype(object).where(frame.notna(), None)
 
@@ -107,15 +109,17 @@ def change_rows(
     state = fields["state"]
     implemented = fields["work_end"].fillna(fields["closed_at"].where(state.isin(CLOSED_CHANGE_STATES)))
     implemented = implemented.where(~state.isin(canceled))
+    mapped = services_of(fields, services, ci_names)
     frame = pd.DataFrame({
         "source": SOURCE,
         "source_id": fields["number"],
-        "service": services_of(fields, services, ci_names),
+        "service": mapped["service"],
         "type": fields["type"].str.lower(),
         "implemented_at": implemented,
         "outcome": outcomes(fields["close_code"], by_code).where(implemented.notna(), "unknown"),
         "updated_at": fields["sys_updated_on"],
         "payload": _payloads(records, fields.index),
+        ENTITY: mapped[ENTITY],
     }, columns=CHANGE_COLUMNS)  # fmt: skip
     return frame.astype(object).where(frame.notna(), None)
 
@@ -168,12 +172,19 @@ def outcomes(close_code: pd.Series, by_code: Mapping[str, str]) -> pd.Series:
     return close_code.str.lower().map(by_code).fillna(marked).where(close_code.notna(), "unknown")
 
 
-def services_of(fields: pd.DataFrame, services: Services, ci_names: Mapping[str, str]) -> pd.Series:
-    """The service claiming each record's cmdb_ci name, else its business_service name, else UNMAPPED."""
+def services_of(fields: pd.DataFrame, services: Services, ci_names: Mapping[str, str]) -> pd.DataFrame:
+    """The service claiming each record's cmdb_ci name, else its business_service name, else UNMAPPED; and the CI
+    it was mapped by (unmapped: the cmdb_ci's name, else the business_service's, else a sys_id no name was found
+    for; None without either), columns `service` and ENTITY."""
     names = dict(ci_names)
-    by_ci = service_names(services, "servicenow_cis", fields["cmdb_ci"].map(names))
-    by_business_service = service_names(services, "servicenow_cis", fields["business_service"].map(names))
-    return by_ci.where(by_ci != UNMAPPED, by_business_service)
+    ci = fields["cmdb_ci"].map(names).astype(object)
+    business_service = fields["business_service"].map(names).astype(object)
+    by_ci = service_names(services, "servicenow_cis", ci)
+    by_business_service = service_names(services, "servicenow_cis", business_service)
+    entity = ci.where(by_ci != UNMAPPED, business_service.where(by_business_service != UNMAPPED))
+    entity = entity.fillna(ci).fillna(business_service).fillna(fields["cmdb_ci"]).fillna(fields["business_service"])
+    return pd.DataFrame({"service": by_ci.where(by_ci != UNMAPPED, by_business_service),
+                         ENTITY: entity.astype(object).where(entity.notna(), None)}, index=fields.index)  # fmt: skip
 
 
 def _payloads(records: Sequence[Any], index: pd.Index) -> pd.Series:
