@@ -260,3 +260,19 @@ def test_unmapped_records_are_counted_per_source_and_entity_with_the_mapping_to_
     assert set(zip(found["source"], found["entity"], found["mapping"], strict=True)) == {
         ("servicenow", "Legacy Billing", "servicenow_cis"), ("servicenow", "(none)", "servicenow_cis"),
         ("jira", "sandbox", "jira_components"), ("jira", "(none)", "jira_components")}  # fmt: skip
+
+
+def test_links_across_sources_resolve_for_each_pair(reference):
+    """A ServiceNow incident's caused_by and a Jira incident's "Causes" link name a change of their own tool; a
+    GitHub deployment names the ServiceNow or Jira change it implements: every such link lands on a stored change."""
+    found = reference[3]
+    changes = found["changes"].set_index("source_id")["source"]
+    incidents, deployments = found["incidents"], found["deployments"]
+    pairs = pd.concat([
+        pd.DataFrame({"from": incidents["source"], "to": incidents["caused_by_change"]}),
+        pd.DataFrame({"from": deployments["source"], "to": deployments["change_id"]}),
+    ]).dropna()  # fmt: skip
+    pairs["to_source"] = pairs["to"].map(changes)
+    assert pairs["to_source"].notna().all(), pairs[pairs["to_source"].isna()]
+    assert set(zip(pairs["from"], pairs["to_source"], strict=True)) == {
+        ("servicenow", "servicenow"), ("jira", "jira"), ("github", "servicenow"), ("github", "jira")}  # fmt: skip
