@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from openapi_cut import referenced_components  # noqa: E402
 
 PATHS = (
     "/repos/{owner}/{repo}/deployments",
@@ -22,37 +24,13 @@ METHODS = ("get",)
 KEPT_TOP_LEVEL = ("openapi", "info", "servers", "externalDocs")
 
 
-def refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
-
-
 def cut(spec: dict[str, Any]) -> dict[str, Any]:
     out: dict[str, Any] = {key: spec[key] for key in KEPT_TOP_LEVEL if key in spec}
     out["paths"] = {
         path: {method: spec["paths"][path][method] for method in METHODS if method in spec["paths"][path]}
         for path in PATHS
     }
-    components: dict[str, dict[str, Any]] = {}
-    pending = list(refs(out["paths"]))
-    while pending:
-        ref = pending.pop()
-        if not ref.startswith("#/components/"):
-            raise ValueError(f"unexpected reference {ref}")
-        section, name = ref[len("#/components/"):].split("/", 1)
-        if name in components.get(section, {}):
-            continue
-        node = spec["components"][section][name]
-        components.setdefault(section, {})[name] = node
-        pending.extend(refs(node))
-    out["components"] = {section: dict(sorted(items.items())) for section, items in sorted(components.items())}
+    out["components"] = referenced_components(spec, out["paths"])
     return out
 
 

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from openapi_cut import referenced_components  # noqa: E402
 
 OPERATIONS = (
     ("/rest/api/3/myself", "get"),
@@ -20,18 +22,6 @@ OPERATIONS = (
     ("/rest/api/3/changelog/bulkfetch", "post"),
 )
 KEPT_TOP_LEVEL = ("openapi", "info", "servers", "externalDocs")
-
-
-def refs(node: Any) -> Iterator[str]:
-    if isinstance(node, dict):
-        for key, value in node.items():
-            if key == "$ref" and isinstance(value, str):
-                yield value
-            else:
-                yield from refs(value)
-    elif isinstance(node, list):
-        for value in node:
-            yield from refs(value)
 
 
 def without_examples(node: Any) -> Any:
@@ -53,19 +43,7 @@ def cut(spec: dict[str, Any]) -> dict[str, Any]:
     out["paths"] = {}
     for path, method in OPERATIONS:
         out["paths"].setdefault(path, {})[method] = operation(spec, path, method)
-    components: dict[str, dict[str, Any]] = {}
-    pending = list(refs(out["paths"]))
-    while pending:
-        ref = pending.pop()
-        if not ref.startswith("#/components/"):
-            raise ValueError(f"unexpected reference {ref}")
-        section, name = ref[len("#/components/") :].split("/", 1)
-        if name in components.get(section, {}):
-            continue
-        node = without_examples(spec["components"][section][name])
-        components.setdefault(section, {})[name] = node
-        pending.extend(refs(node))
-    out["components"] = {section: dict(sorted(items.items())) for section, items in sorted(components.items())}
+    out["components"] = referenced_components(spec, out["paths"], without_examples)
     schemes = spec["components"].get("securitySchemes", {})
     if "basicAuth" in schemes:
         out["components"]["securitySchemes"] = {"basicAuth": schemes["basicAuth"]}
