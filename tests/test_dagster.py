@@ -22,14 +22,16 @@ from connectors import registry
 from connectors.base import SourceBatch, SourceError, empty_batch
 from connectors.files.source import FilesSource
 from connectors.records import KINDS
-from pipelines.assets import ASSETS, periods_to_score, rejected_share_check, touched_periods
+from pipelines.assets import ASSETS
+from pipelines.assets.facts import rejected_share_check
 from pipelines.checks import CHECKS, kpi_coverage_problems
 from pipelines.cli import app
+from pipelines.cli.runner import RANGE_END_TAG, RANGE_START_TAG, STEPS
 from pipelines.clock import NOW_ENV, previous_day
 from pipelines.config import read_config
 from pipelines.definitions import JOB_NAME, SCHEDULE_NAME, build_definitions
+from pipelines.incremental import periods_to_score, touched_periods
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
-from pipelines.runner import RANGE_END_TAG, RANGE_START_TAG, STEPS
 from warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}

@@ -23,9 +23,9 @@ from connectors.base import SourceContext
 from connectors.registry import SourcesConfig, configured_sources
 from pipelines.assets import ASSETS
 from pipelines.cli import app
+from pipelines.cli.runner import error_line
 from pipelines.clock import NOW_ENV
 from pipelines.resources import WAREHOUSE_URL_ENV, ProgressReporter, ScorecardConfigResource, WarehouseResource
-from pipelines.runner import error_line
 from warehouse import Warehouse
 
 runner = CliRunner()

@@ -32,8 +32,9 @@ from connectors.simulator.history import (
 )
 from connectors.simulator.server import make_app, running, vendor_urls
 from connectors.simulator.truth import truth_frames
-from pipelines import render
-from pipelines.truth import write_truth
+from pipelines.cli.output import records as output_records
+from pipelines.cli.output import to_json
+from pipelines.cli.truth import write_truth
 from scoring.metrics import METRIC_COLUMNS, derive_metrics
 
 END = pd.Timestamp("2026-03-01", tz="UTC")
@@ -730,6 +731,6 @@ def test_write_truth_writes_the_served_records_and_their_metrics(history, truth,
                             frames["pull_requests"], grain="month", start=END - pd.Timedelta(days=30), end=END,
                             as_of=END, services=services, monitored=services)  # fmt: skip
     written = json.loads(paths["metrics"].read_text(encoding="utf-8"))
-    assert written == json.loads(render.to_json(render.records(values, METRIC_COLUMNS)))
+    assert written == json.loads(to_json(output_records(values, METRIC_COLUMNS)))
     assert {row["period_start"] for row in written} == {"2026-01-01T00:00:00Z", "2026-02-01T00:00:00Z"}
     assert any(row["value"] is not None for row in written if row["metric"] == "deployment_frequency")

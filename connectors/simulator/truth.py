@@ -218,7 +218,7 @@ def truth_metrics(
     history: History, frames: dict[str, pd.DataFrame], settings: MetricSettings | None = None
 ) -> pd.DataFrame:
     """The metric engine on the truth frames: month grain over [start, end), as of the end, every service
-    listed and monitored, records of service `unmapped` left out (as pipelines.assets.derive_touched does)."""
+    listed and monitored, records of service `unmapped` left out (as pipelines.incremental.derive_touched does)."""
     services = sorted(history.services)
     mapped = {kind: frames[kind] if kind in frames else empty_frame(kind) for kind in TRUTH_KINDS}
     mapped = {kind: frame[frame["service"] != UNMAPPED] for kind, frame in mapped.items()}

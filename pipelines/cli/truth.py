@@ -14,7 +14,7 @@ import pandas as pd
 from connectors.files.read import read_records
 from connectors.simulator.history import History
 from connectors.simulator.truth import TRUTH_KINDS, known_services, truth_metrics, truth_rows
-from pipelines import render
+from pipelines.cli.output import records, to_json
 from scoring.metrics import METRIC_COLUMNS
 
 METRICS_FILE = "metrics.json"
@@ -22,7 +22,7 @@ METRICS_FILE = "metrics.json"
 
 def metrics_json(values: pd.DataFrame) -> str:
     """Metric rows as `scorecard metrics --format json` prints them."""
-    return render.to_json(render.records(values, METRIC_COLUMNS)) + "\n"
+    return to_json(records(values, METRIC_COLUMNS)) + "\n"
 
 
 def write_truth(history: History, out_dir: str | Path) -> dict[str, Path]:

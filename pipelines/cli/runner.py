@@ -30,9 +30,9 @@ from rich.progress import Progress
 from connectors.files.manual import read_manual_values
 from connectors.records import KINDS
 from pipelines import clock
-from pipelines.assets import DAILY, PARTITIONS_START_ENV
 from pipelines.config import Config
 from pipelines.definitions import JOB_NAME, build_definitions
+from pipelines.partitions import DAILY, PARTITIONS_START_ENV
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from warehouse.urls import display_url, mask_text
 

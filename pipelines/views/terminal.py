@@ -1,25 +1,43 @@
-"""The scorecard as a person reads it: perspectives → objectives → KPIs for the latest period."""
+"""The scorecard and metrics as rich tables for a person at a terminal.
+
+Rich styles only when stdout is a terminal, so a piped table stays plain text.
+"""
 
 from __future__ import annotations
 
 import pandas as pd
+from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from pipelines.render import TREND_MARKS, format_fraction, format_number, status_text
-from scoring.config import ScorecardConfig
-from scoring.scorecard import kpi_table, node_table
+from pipelines.views.formats import format_fraction, format_number, status_word, trend_text
+from pipelines.views.scorecard import latest_period
+
+STATUS_STYLES = {"blue": "bold blue", "green": "green", "amber": "yellow", "red": "bold red", "no_data": "dim"}
+PIPED_WIDTH = 160  # a piped table goes to a file or a pager, not an 80-column terminal
 
 
-def latest_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Timestamp | None:
-    """The period to show: the latest with a value that had ended by `as_of` (a period still running
-    holds partial counts), else the latest with a value, else the latest of all."""
-    scored = kpi_scores[kpi_scores["value"].notna()]
-    ended = scored[scored["period_end"] <= as_of] if as_of is not None else scored.iloc[0:0]
-    for candidates in (ended, scored, kpi_scores):
-        if len(candidates):
-            return candidates["period_start"].max()
-    return None
+def status_text(status: str | None) -> Text:
+    return Text(status_word(status), style=STATUS_STYLES.get(status or "no_data", ""))
+
+
+def metrics_table(metrics: pd.DataFrame) -> Table:
+    table = Table(title="Metrics", title_justify="left", show_lines=False)
+    for header, justify in [("metric", "left"), ("service", "left"), ("period", "left"), ("value", "right"),
+                            ("unit", "left"), ("n", "right")]:
+        table.add_column(header, justify=justify)
+    for row in metrics.itertuples():
+        table.add_row(row.metric, row.service, row.period_start.strftime("%Y-%m-%d"),
+                      format_number(row.value, row.unit), row.unit, str(row.sample_size))
+    return table
+
+
+def print_table(table: Table, console: Console | None = None) -> None:
+    if console is None:
+        console = Console(soft_wrap=False)
+        if not console.is_terminal:
+            console = Console(soft_wrap=False, width=PIPED_WIDTH)
+    console.print(table)
 
 
 def scorecard_table(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> Table:
@@ -47,7 +65,7 @@ def scorecard_table(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, as_of: 
                     format_number(kpi.target, kpi.unit),
                     format_fraction(kpi.performance),
                     status_text(kpi.status),
-                    _trend(kpi.trend, kpi.change, kpi.unit),
+                    trend_text(kpi.trend, kpi.change, kpi.unit),
                     kpi.dora_band or "",
                     kpi.owner or "",
                 )
@@ -66,25 +84,3 @@ def _title(kpi_scores: pd.DataFrame, scorecard_row: pd.DataFrame, period: pd.Tim
 
 def _coverage(coverage: float) -> str:
     return "" if pd.isna(coverage) or coverage >= 1 else f"coverage {format_fraction(coverage)}"
-
-
-def _trend(trend: str | None, change: float, unit: str) -> str:
-    if not isinstance(trend, str):
-        return ""
-    sign = "+" if change > 0 else ""
-    return f"{TREND_MARKS.get(trend, '')} {trend} ({sign}{format_number(change, unit)})"
-
-
-def in_config_order(
-    scorecard: ScorecardConfig, kpi_scores: pd.DataFrame, node_scores: pd.DataFrame
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Rows read back from the warehouse, in the order scoring gives them: by period, then as in the config file."""
-    kpi_order = kpi_table(scorecard)[["kpi_id", "order"]]
-    node_order = node_table(scorecard)[["node_type", "node_id", "order"]]
-    return _sorted_by_order(kpi_scores, kpi_order), _sorted_by_order(node_scores, node_order)
-
-
-def _sorted_by_order(rows: pd.DataFrame, order: pd.DataFrame) -> pd.DataFrame:
-    keys = [column for column in order.columns if column != "order"]
-    ranked = rows.merge(order, on=keys, how="left")
-    return ranked.sort_values(["period_start", "order"], kind="stable").drop(columns="order").reset_index(drop=True)

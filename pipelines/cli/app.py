@@ -16,7 +16,8 @@ from rich.progress import Progress, TimeElapsedColumn
 
 from connectors.files.manual import empty_values, read_manual_values
 from connectors.files.read import InputFileError
-from pipelines import clock, render
+from pipelines import clock
+from pipelines.cli.output import records, to_csv, to_json
 from pipelines.config import read_config
 from pipelines.derive import (
     current_period_start,
@@ -25,15 +26,16 @@ from pipelines.derive import (
     reporting_window,
     score_scorecard,
 )
-from pipelines.scorecard_table import in_config_order, scorecard_table
 from pipelines.settings import known_services, with_files_source
+from pipelines.views.scorecard import in_config_order
+from pipelines.views.terminal import metrics_table, print_table, scorecard_table
 from scoring.config import ConfigError
 from scoring.dictionary import METRICS
 from scoring.metrics import METRIC_COLUMNS
 from scoring.periods import utc
 
 if TYPE_CHECKING:
-    from pipelines.runner import Plan, RunSummary
+    from pipelines.cli.runner import Plan, RunSummary
 
 app = typer.Typer(
     name="scorecard",
@@ -173,13 +175,13 @@ def metrics(
     values = derive(loaded.frames, grain=grain.value, start=start, end=end, as_of=now, config=scorecard_config)
     values = _only(values, "service", service, "--service")
     values = _only(values, "metric", metric, "--metric")
-    rows = render.records(values, METRIC_COLUMNS)
+    rows = records(values, METRIC_COLUMNS)
     if output is Format.json:
-        emit(render.to_json(rows))
+        emit(to_json(rows))
     elif output is Format.csv:
-        emit(render.to_csv(rows))
+        emit(to_csv(rows))
     else:
-        render.print_table(render.metrics_table(values))
+        print_table(metrics_table(values))
 
 
 def _only(values: pd.DataFrame, column: str, wanted: list[str] | None, option: str) -> pd.DataFrame:
@@ -246,14 +248,14 @@ def _check_kpi_ids(manual: pd.DataFrame, config, values_path: Path | None) -> No
 
 def _print_scores(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, output: Format, nodes: bool,
                   as_of: pd.Timestamp) -> None:
-    kpi_rows = render.records(kpi_scores, KPI_JSON_COLUMNS, fractions=["performance"])
-    node_rows = render.records(node_scores, NODE_JSON_COLUMNS, fractions=["score", "coverage"])
+    kpi_rows = records(kpi_scores, KPI_JSON_COLUMNS, fractions=["performance"])
+    node_rows = records(node_scores, NODE_JSON_COLUMNS, fractions=["score", "coverage"])
     if output is Format.json:
-        emit(render.to_json({"kpis": kpi_rows, "nodes": node_rows}))
+        emit(to_json({"kpis": kpi_rows, "nodes": node_rows}))
     elif output is Format.csv:
-        emit(render.to_csv(node_rows if nodes else kpi_rows))
+        emit(to_csv(node_rows if nodes else kpi_rows))
     else:
-        render.print_table(scorecard_table(kpi_scores, node_scores, as_of))
+        print_table(scorecard_table(kpi_scores, node_scores, as_of))
 
 
 @app.command()
@@ -331,7 +333,7 @@ def simulate(
     Ctrl-C."""
     from connectors.simulator.history import build_history, service_mapping
     from connectors.simulator.server import credential_envs, serve, source_sections, vendor_urls
-    from pipelines.truth import write_truth
+    from pipelines.cli.truth import write_truth
 
     if (config is None) != (write_config is None):
         raise fail("--write-config and --config go together (the scorecard to copy, and where to write it)")
@@ -460,7 +462,7 @@ def _day_range(date_from: str | None, date_to: str | None) -> tuple[date, date]:
 
 def _run_job(config: Path | None, first: date, last: date, show_progress: bool) -> None:
     from connectors.base import SourceError
-    from pipelines import runner  # Dagster loads in a second or two: only the commands that run it pay for it
+    from pipelines.cli import runner  # Dagster loads in a second or two: only the commands that run it pay for it
     from warehouse import WarehouseError
 
     try:
@@ -476,7 +478,7 @@ def _run_job(config: Path | None, first: date, last: date, show_progress: bool) 
 
 
 def _execute(plan: Plan, show_progress: bool) -> RunSummary:
-    from pipelines import runner
+    from pipelines.cli import runner
 
     if not show_progress:
         return runner.execute(plan)

@@ -1,0 +1,16 @@
+"""The scorecard's Dagster assets, partitioned by UTC day (pipelines.partitions).
+
+    incidents, changes, deployments, pull_requests   records updated in the window, upserted from every source
+    metric_values                                    every week / month / review period the updated records touch
+    kpi_scores, node_scores                          the touched review periods and the next one (its trend moved)
+    metric_dictionary                                the metric definitions (not partitioned)
+
+Every partitioned asset has `BackfillPolicy.single_run()`: a backfill of a range is one run whose
+assets see the whole range as one time window, so each source is read once for the range.
+"""
+
+from pipelines.assets.facts import FACT_ASSETS
+from pipelines.assets.metrics import metric_dictionary, metric_values
+from pipelines.assets.scores import scorecard_scores
+
+ASSETS = [*FACT_ASSETS, metric_values, scorecard_scores, metric_dictionary]

@@ -1,0 +1,51 @@
+"""What every asset step opens first: the config and its sources (the pre-flight), the warehouse, the window.
+
+The warehouse is the hand-over between assets: no asset output goes through an I/O manager.
+"""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+
+import pandas as pd
+from dagster import AssetExecutionContext
+
+from connectors.base import Source
+from pipelines import clock
+from pipelines.config import Config
+from pipelines.resources import ScorecardConfigResource, WarehouseResource
+from scoring.periods import utc
+from warehouse import Warehouse
+
+FACTS_GROUP, SCORECARD_GROUP = "facts", "scorecard"
+
+
+@dataclass
+class Scope:
+    """What every asset step opens first: config and sources (the pre-flight), warehouse, window."""
+
+    config: Config
+    sources: list[Source]
+    warehouse: Warehouse
+    start: pd.Timestamp
+    end: pd.Timestamp
+
+    @property
+    def as_of(self) -> pd.Timestamp:
+        """The instant the run computes as of: its window's end, capped at now. The same run gives the same rows."""
+        return min(self.end, clock.now())
+
+
+@contextmanager
+def open_scope(
+    context: AssetExecutionContext, scorecard: ScorecardConfigResource, warehouse: WarehouseResource
+) -> Iterator[Scope]:
+    config = scorecard.load()
+    sources = scorecard.sources(config)  # a source that cannot run stops every step here, before any write
+    window = context.partition_time_window
+    with warehouse.connect(config) as connected:
+        yield Scope(config, sources, connected, utc(window.start), utc(window.end))
+
+
+def window_metadata(scope: Scope) -> dict[str, str]:
+    return {"window_start": scope.start.isoformat(), "window_end": scope.end.isoformat()}
