@@ -20,6 +20,7 @@ from connectors.registry import SourcesConfig
 from connectors.services import ServiceMapping
 from scoring.config import (
     ConfigError,
+    EnvVarName,
     Kpi,
     MetricsConfig,
     Model,
@@ -28,6 +29,7 @@ from scoring.config import (
     ScorecardConfig,
     Text,
     duplicate_id_problems,
+    supports_problems,
     format_errors,
     scope_problems,
     yaml_problem,
@@ -52,11 +54,34 @@ class WarehouseConfig(Model):
         return url
 
 
+class ReviewConfig(Model):
+    """The review's own files, relative to scorecard.yaml: commentary (kpi_id, period, comment[, author]) and
+    the action log (id, kpi_id or objective_id, action, owner, due, status); CSV or YAML."""
+
+    comments: Text | None = None
+    actions: Text | None = None
+
+
+class AlertsConfig(Model):
+    """Escalations post to a webhook (Slack-compatible) when the variable this names holds its URL."""
+
+    webhook_url_env: EnvVarName = "SCORECARD_ALERT_WEBHOOK_URL"
+
+
+class ReportConfig(Model):
+    """Where every run writes the HTML report, relative to scorecard.yaml."""
+
+    dir: Text = "reports"
+
+
 class Config(Model):
     warehouse: WarehouseConfig = WarehouseConfig()
     sources: SourcesConfig = SourcesConfig()
     services: dict[str, ServiceMapping] = {}
     metrics: MetricsConfig = MetricsConfig()
+    review: ReviewConfig = ReviewConfig()
+    alerts: AlertsConfig = AlertsConfig()
+    report: ReportConfig = ReportConfig()
     scorecard: ScorecardConfig
 
     @model_validator(mode="before")
@@ -106,8 +131,8 @@ def _raw_cross_check_problems(data: dict[str, Any]) -> list[str]:
         return []
     services = data.get("services")
     service_names = [str(name) for name in services] if isinstance(services, dict) else []
-    duplicates = [f"scorecard.{line}" for line in duplicate_id_problems(scorecard)]
-    return duplicates + scope_problems(scorecard, service_names)
+    edges = duplicate_id_problems(scorecard) + supports_problems(scorecard)
+    return [f"scorecard.{line}" for line in edges] + scope_problems(scorecard, service_names)
 
 
 def parse_config_text(text: str) -> Config:

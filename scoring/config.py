@@ -125,6 +125,18 @@ class MetricsConfig(Model):
 # --- the scorecard -----------------------------------------------------------------------
 
 
+EscalationTrigger = Literal["red", "drop", "no_data"]
+ESCALATION_TRIGGERS: tuple[EscalationTrigger, ...] = ("red", "drop", "no_data")
+
+
+class EscalationRule(Model):
+    """When a KPI escalates to its owner: entering red, falling a status band (e.g. green to amber), or having
+    no data for `no_data_periods` review periods in a row. Each fires once per transition."""
+
+    triggers: list[EscalationTrigger] = Field(default=list(ESCALATION_TRIGGERS), min_length=1)
+    no_data_periods: int = Field(default=2, ge=1)
+
+
 class KpiScope(Model):
     service: Text  # a service under `services:`, or "all" for the organisation
 
@@ -144,6 +156,7 @@ class Kpi(Model):
     owner: Text | None = None
     clamp: bool | None = None  # None: the scorecard's clamp
     indicator: Literal["leading", "lagging"] = "lagging"
+    escalation: EscalationRule | Literal[False] | None = None  # None: the scorecard's rule; false: never
     description: str | None = None
 
     @field_validator("metric")
@@ -211,6 +224,7 @@ class Objective(Model):
     rollup: Rollup = "weighted_mean"
     owner: Text | None = None
     initiatives: list[Text] = []
+    supports: list[Identifier] = []  # objectives this one is a cause of (the strategy map's cause → effect)
     description: str | None = None
     kpis: list[Kpi] = Field(min_length=1)
 
@@ -234,6 +248,7 @@ class ScorecardConfig(Model):
     dora_report_year: int | None = Field(default=None, validate_default=True)
     owner: Text | None = None
     description: str | None = None
+    escalation: EscalationRule = EscalationRule()  # every KPI's rule unless the KPI sets its own
     perspectives: list[Perspective] = Field(min_length=1)
 
     @field_validator("dora_report_year")
@@ -247,7 +262,7 @@ class ScorecardConfig(Model):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> ScorecardConfig:
-        problems = duplicate_id_problems(self)
+        problems = duplicate_id_problems(self) or supports_problems(self)
         if problems:
             raise ValueError("\n".join(problems))
         return self
@@ -262,6 +277,18 @@ class ScorecardConfig(Model):
             for objective in perspective.objectives:
                 for kpi in objective.kpis:
                     yield perspective, objective, kpi
+
+    def escalation_for(self, kpi: Kpi) -> EscalationRule | None:
+        """The KPI's escalation rule (its own, else the scorecard's); None when it never escalates."""
+        if kpi.escalation is False:
+            return None
+        return kpi.escalation or self.escalation
+
+    def objectives(self) -> Iterator[tuple[Perspective, Objective]]:
+        """Every objective with its perspective, in file order."""
+        for perspective in self.perspectives:
+            for objective in perspective.objectives:
+                yield perspective, objective
 
     def kpi(self, kpi_id: str) -> Kpi:
         for _, _, kpi in self.iter_kpis():
@@ -319,6 +346,23 @@ def duplicate_id_problems(scorecard: Any) -> list[str]:
                 )
             else:
                 first_path.setdefault(node_id, path)
+    return problems
+
+
+def supports_problems(scorecard: Any) -> list[str]:
+    """Lines `<path>.supports: ...` for a cause → effect edge to an objective that does not exist, or to itself."""
+    objectives = list(_with_paths(scorecard, "objectives"))
+    known = [str(_get(node, "id")).strip() for _, node in objectives if isinstance(_get(node, "id"), str)]
+    problems = []
+    for path, objective in objectives:
+        own_id = str(_get(objective, "id")).strip()
+        for index, target in enumerate(_children(objective, "supports")):
+            target = str(target).strip()
+            if target == own_id:
+                problems.append(f"{path}.supports[{index}]: objective '{own_id}' cannot support itself")
+            elif target not in known:
+                problems.append(f"{path}.supports[{index}]: unknown objective '{target}' (objectives: "
+                                f"{', '.join(known)})")
     return problems
 
 

@@ -89,7 +89,7 @@ def test_table_columns_follow_the_scoring_frames_and_record_schemas():
 
 def test_schema_is_created_on_first_use_and_its_version_reported(warehouse_url):
     wh = Warehouse.connect(warehouse_url)
-    assert wh.schema_version() == HEAD == "0001"
+    assert wh.schema_version() == HEAD
     inspector = sa.inspect(wh.engine)
     assert set(TABLES) <= set(inspector.get_table_names())
     assert set(VIEWS) <= set(inspector.get_view_names())
@@ -135,12 +135,12 @@ def test_migrations_create_exactly_the_tables_the_code_defines(warehouse):
         assert compare_metadata(context, schema_metadata) == []
 
 
-MIGRATION_0002 = '''
+MIGRATION_LATER = f'''
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0002"
-down_revision = "0001"
+revision = "9001"
+down_revision = "{HEAD}"
 
 
 def upgrade():
@@ -155,18 +155,18 @@ def test_a_later_migration_upgrades_a_populated_warehouse(warehouse_url, tmp_pat
     wh.set_cursor("pagerduty", "incidents", "abc")
     later = tmp_path / "later_versions"
     later.mkdir()
-    (later / "0002_priority_note.py").write_text(MIGRATION_0002)
+    (later / "9001_priority_note.py").write_text(MIGRATION_LATER)
 
-    assert upgrade(wh.engine, extra_version_locations=[later]) == "0002"
-    assert upgrade(wh.engine, extra_version_locations=[later]) == "0002"  # idempotent
-    assert wh.schema_version() == "0002"
+    assert upgrade(wh.engine, extra_version_locations=[later]) == "9001"
+    assert upgrade(wh.engine, extra_version_locations=[later]) == "9001"  # idempotent
+    assert wh.schema_version() == "9001"
     assert "priority_note" in {c["name"] for c in sa.inspect(wh.engine).get_columns("incidents")}
     assert list(wh.read_facts("incidents")["source_id"]) == ["P1", "P2"]
     assert wh.get_cursor("pagerduty", "incidents") == "abc"
     wh.dispose()
 
-    with pytest.raises(WarehouseError, match="version 0002, newer than this release knows"):
-        Warehouse.connect(warehouse_url)  # this release only knows 0001
+    with pytest.raises(WarehouseError, match="version 9001, newer than this release knows"):
+        Warehouse.connect(warehouse_url)  # this release only knows up to HEAD
 
 
 # --- facts ------------------------------------------------------------------------------------

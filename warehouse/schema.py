@@ -198,6 +198,55 @@ sync_state = sa.Table(
 )
 
 
+# --- the review: commentary, the action log, and the escalation alerts sent --------------------
+
+kpi_comments = sa.Table(
+    "kpi_comments",
+    metadata,
+    sa.Column("scorecard", Text, nullable=False),
+    sa.Column("kpi_id", Text, nullable=False),
+    sa.Column("period_start", UTCDateTime(), nullable=False, comment="the review period the comment is about"),
+    sa.Column("comment", Text, nullable=False, comment="what changed, why, and what is recommended"),
+    sa.Column("author", Text),
+    sa.Column("loaded_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("scorecard", "kpi_id", "period_start", name="pk_kpi_comments"),
+)
+
+actions = sa.Table(
+    "actions",
+    metadata,
+    sa.Column("scorecard", Text, nullable=False),
+    sa.Column("action_id", Text, nullable=False),
+    sa.Column("kpi_id", Text, comment="the KPI the action is for (or objective_id)"),
+    sa.Column("objective_id", Text, comment="the objective the action is for (or kpi_id)"),
+    sa.Column("action", Text, nullable=False, comment="the decision or action agreed at the review"),
+    sa.Column("owner", Text, nullable=False),
+    sa.Column("due", UTCDateTime(), nullable=False, comment="due date, midnight UTC of that day"),
+    sa.Column("status", Text, nullable=False, comment="open, in_progress, done or dropped"),
+    sa.Column("loaded_at", UTCDateTime(), nullable=False),
+    sa.PrimaryKeyConstraint("scorecard", "action_id", name="pk_actions"),
+    sa.Index("ix_actions_kpi_id", "kpi_id"),
+)
+
+alerts_sent = sa.Table(
+    "alerts_sent",
+    metadata,
+    sa.Column("scorecard", Text, nullable=False),
+    sa.Column("kpi_id", Text, nullable=False),
+    sa.Column("period_start", UTCDateTime(), nullable=False, comment="the review period whose status fired it"),
+    sa.Column("rule", Text, nullable=False, comment="red, drop or no_data"),
+    sa.Column("status", Text, comment="the KPI's status in that period"),
+    sa.Column("previous_status", Text),
+    sa.Column("value", Double),
+    sa.Column("target", Double),
+    sa.Column("owner", Text),
+    sa.Column("message", Text, nullable=False),
+    sa.Column("fired_at", UTCDateTime(), nullable=False),
+    sa.Column("delivered_at", UTCDateTime(), comment="when the webhook accepted it; empty: not posted (yet)"),
+    sa.PrimaryKeyConstraint("scorecard", "kpi_id", "period_start", "rule", name="pk_alerts_sent"),
+)
+
+
 def _view(name: str, columns: list[sa.Column], *more: tuple[str, sa.types.TypeEngine]) -> sa.TableClause:
     """A view as a typed table clause (views are created by the migrations, not by `metadata`)."""
     return sa.table(name, *(sa.column(c.name, c.type) for c in columns), *(sa.column(n, t) for n, t in more))
