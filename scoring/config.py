@@ -133,8 +133,17 @@ class EscalationRule(Model):
     """When a KPI escalates to its owner: entering red, falling a status band (e.g. green to amber), or having
     no data for `no_data_periods` review periods in a row. Each fires once per transition."""
 
+    enabled: bool = True
     triggers: list[EscalationTrigger] = Field(default=list(ESCALATION_TRIGGERS), min_length=1)
     no_data_periods: int = Field(default=2, ge=1)
+
+
+def _false_is_off(value: Any) -> Any:
+    return {"enabled": False} if value is False else value
+
+
+# `escalation: false` is short for `escalation: {enabled: false}`.
+Escalation = Annotated[EscalationRule, BeforeValidator(_false_is_off)]
 
 
 class KpiScope(Model):
@@ -156,7 +165,7 @@ class Kpi(Model):
     owner: Text | None = None
     clamp: bool | None = None  # None: the scorecard's clamp
     indicator: Literal["leading", "lagging"] = "lagging"
-    escalation: EscalationRule | Literal[False] | None = None  # None: the scorecard's rule; false: never
+    escalation: Escalation | None = None  # None: the scorecard's rule
     description: str | None = None
 
     @field_validator("metric")
@@ -248,7 +257,7 @@ class ScorecardConfig(Model):
     dora_report_year: int | None = Field(default=None, validate_default=True)
     owner: Text | None = None
     description: str | None = None
-    escalation: EscalationRule = EscalationRule()  # every KPI's rule unless the KPI sets its own
+    escalation: Escalation = EscalationRule()  # every KPI's rule unless the KPI sets its own
     perspectives: list[Perspective] = Field(min_length=1)
 
     @field_validator("dora_report_year")
@@ -280,9 +289,8 @@ class ScorecardConfig(Model):
 
     def escalation_for(self, kpi: Kpi) -> EscalationRule | None:
         """The KPI's escalation rule (its own, else the scorecard's); None when it never escalates."""
-        if kpi.escalation is False:
-            return None
-        return kpi.escalation or self.escalation
+        rule = kpi.escalation or self.escalation
+        return rule if rule.enabled else None
 
     def objectives(self) -> Iterator[tuple[Perspective, Objective]]:
         """Every objective with its perspective, in file order."""

@@ -217,6 +217,79 @@ def test_duplicate_reported_even_when_another_part_fails():
     ]
 
 
+
+# --- the strategy map's cause → effect edges and the escalation rules ---------------------------
+
+
+def objective_of(data: dict, perspective: int, objective: int = 0) -> dict:
+    return data["scorecard"]["perspectives"][perspective]["objectives"][objective]
+
+
+def test_an_objective_supports_the_objectives_it_names():
+    data = base()
+    objective_of(data, 1)["supports"] = ["spend"]
+    config = parse_config(data)
+    assert [(o.id, o.supports) for _, o in config.scorecard.objectives()] == [("spend", []), ("delivery", ["spend"])]
+
+
+def test_root_scorecard_yaml_draws_a_strategy_map_from_learning_to_financial():
+    config = parse_config_text(ROOT_CONFIG.read_text(encoding="utf-8"))
+    edges = {(o.id, target) for _, o in config.scorecard.objectives() for target in o.supports}
+    assert ("skilled_engineers", "fast_flow") in edges and ("reliable_services", "spend_within_budget") in edges
+
+
+def test_supports_an_unknown_objective_or_itself_is_refused():
+    data = base()
+    objective_of(data, 1)["supports"] = ["spend", "speed", "delivery"]
+    assert errors_of(data) == [
+        "scorecard.perspectives[1].objectives[0].supports[1]: unknown objective 'speed' (objectives: spend, delivery)",
+        "scorecard.perspectives[1].objectives[0].supports[2]: objective 'delivery' cannot support itself",
+    ]
+
+
+def test_supports_problems_are_reported_with_other_problems():
+    data = base()
+    objective_of(data, 1)["supports"] = ["speed"]
+    del kpi_of(data, 1, 0, 2)["target"]
+    assert errors_of(data) == [
+        "scorecard.perspectives[1].objectives[0].kpis[2].target: field required",
+        "scorecard.perspectives[1].objectives[0].supports[0]: unknown objective 'speed' (objectives: spend, delivery)",
+    ]
+
+
+def test_every_kpi_escalates_by_the_scorecard_rule_unless_it_sets_its_own_or_none():
+    data = base()
+    data["scorecard"]["escalation"] = {"no_data_periods": 3}
+    kpi_of(data, 1, 0, 1)["escalation"] = {"triggers": ["red"]}
+    kpi_of(data, 1, 0, 2)["escalation"] = False
+    kpi_of(data, 0, 0, 0)["escalation"] = {"enabled": False}
+    scorecard = parse_config(data).scorecard
+    rules = {kpi.id: scorecard.escalation_for(kpi) for _, _, kpi in scorecard.iter_kpis()}
+    assert (rules["deploys"].triggers, rules["deploys"].no_data_periods) == (["red", "drop", "no_data"], 3)
+    assert (rules["cfr"].triggers, rules["cfr"].no_data_periods) == (["red"], 2)
+    assert rules["lead_time"] is None and rules["it_spend"] is None
+
+
+def test_escalation_off_for_the_whole_scorecard():
+    data = base()
+    data["scorecard"]["escalation"] = False
+    kpi_of(data, 1, 0, 1)["escalation"] = {"triggers": ["red"]}  # a KPI may still ask for its own
+    scorecard = parse_config(data).scorecard
+    rules = {kpi.id: scorecard.escalation_for(kpi) for _, _, kpi in scorecard.iter_kpis()}
+    assert rules["deploys"] is None and rules["cfr"].triggers == ["red"]
+
+
+@pytest.mark.parametrize(("rule", "expected"), [
+    ({"triggers": ["amber"]}, "escalation.triggers[0]: input should be 'red', 'drop' or 'no_data'"),
+    ({"triggers": []}, "escalation.triggers: list should have at least 1 item after validation, not 0"),
+    ({"no_data_periods": 0}, "escalation.no_data_periods: input should be greater than or equal to 1"),
+])  # fmt: skip
+def test_a_bad_escalation_rule_names_its_path(rule, expected):
+    data = base()
+    kpi_of(data)["escalation"] = rule
+    assert any(line.startswith(f"{KPI}.") and line.endswith(expected) for line in errors_of(data)), errors_of(data)
+
+
 def test_id_with_spaces_is_refused():
     data = base()
     kpi_of(data)["id"] = "deploy count"
