@@ -28,7 +28,8 @@ test: $(STAMP)
 
 # The demo runs the nightly job's code through the connectors: the vendor simulator serves GitHub,
 # PagerDuty, Jira and ServiceNow for the last 90 days (the manual KPI values come from a file), `backfill`
-# reads them into scorecard.db, `show` prints the scorecard, and the simulator stops.
+# reads them into scorecard.db and writes the HTML report to .demo/reports/, `show` prints the scorecard, and the
+# simulator stops.
 demo: $(STAMP)
 	@mkdir -p $(DEMO) && rm -f $(DEMO)/scorecard.yaml
 	@set -e; \
@@ -44,6 +45,7 @@ demo: $(STAMP)
 	$(BIN)/scorecard show --config $(DEMO)/scorecard.yaml
 	@echo
 	@echo "Warehouse: $(CURDIR)/scorecard.db (SQLite; tables kpi_scores, node_scores, metric_values, views scorecard_latest, kpi_history)"
+	@echo "HTML report: $$(ls -t $(CURDIR)/$(DEMO)/reports/*-*.html | head -1) (every report: $(CURDIR)/$(DEMO)/reports/index.html)"
 	@echo "Dagster UI on it: DAGSTER_HOME=\$$PWD SCORECARD_CONFIG=$(DEMO)/scorecard.yaml $(BIN)/dagster dev"
 	@echo "  (with the simulator running: $(BIN)/scorecard simulate --port 8765 --days 90 --config scorecard.yaml \\"
 	@echo "   --write-config $(DEMO)/scorecard.yaml, and GITHUB_TOKEN, PAGERDUTY_TOKEN, JIRA_EMAIL, JIRA_TOKEN,"

@@ -11,6 +11,10 @@ could be secrets are not shown) and the last status. Credentials live in the ses
 only: no message, log line or stored payload of this module carries them, no exception it raises
 carries a requests error as its context (their text quotes the URL, query and all), and urllib3's
 own DEBUG request lines lose their query strings (a filter this module puts on those loggers).
+
+A receiver whose URL path is the secret (a chat webhook: Slack's carries its token in the path) gets a client with
+`secret_path=True`: its messages show scheme and host only, and urllib3's log lines lose that path too.
+`deliver` posts to a receiver that answers in its own words (a webhook's plain `ok`) rather than JSON.
 """
 
 from __future__ import annotations
@@ -87,9 +91,13 @@ class VendorClient:
         attempts: int = 6,
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
+        secret_path: bool = False,
     ):
         self.source = source
         self.base_url = base_url.rstrip("/")
+        self.secret_path = secret_path
+        if secret_path:
+            _hide_path_in_urllib3_logs(urlsplit(self.base_url).path)
         self.session = _session(self.base_url)
         self.session.headers.update(headers)
         self.rate_limit = rate_limit
@@ -106,8 +114,14 @@ class VendorClient:
     def post(self, path: str, json: Any = None) -> Page:
         return self.request("POST", path, json=json)
 
-    def request(self, method: str, path: str, **kwargs: Any) -> Page:
-        """Send until a JSON answer or a final failure; raises VendorAuthError or VendorHttpError."""
+    def deliver(self, path: str, json: Any) -> int:
+        """POST `json` to a receiver that answers in its own words (a webhook's `ok`), with the same retries: the
+        status of its 2xx answer, whose body is not read. Raises VendorAuthError or VendorHttpError."""
+        return self.request("POST", path, json=json, decode=False).status
+
+    def request(self, method: str, path: str, *, decode: bool = True, **kwargs: Any) -> Page:
+        """Send until a JSON answer (any 2xx answer when not `decode`: its body is left unread) or a final failure;
+        raises VendorAuthError or VendorHttpError."""
         url = path if path.startswith(("http://", "https://")) else f"{self.base_url}/{path.lstrip('/')}"
         retrying = Retrying(
             retry=retry_if_exception_type(_Retryable),
@@ -117,7 +131,7 @@ class VendorClient:
             reraise=True,
         )
         try:
-            return retrying(self._attempt, method, url, **kwargs)
+            return retrying(self._attempt, method, url, decode, **kwargs)
         except _Retryable as failure:
             what = failure.what
         raise VendorHttpError(f"{self._where(method, url)}: gave up after {self.attempts} attempts: {what}")
@@ -125,10 +139,10 @@ class VendorClient:
     def close(self) -> None:
         self.session.close()
 
-    def _attempt(self, method: str, url: str, **kwargs: Any) -> Page:
+    def _attempt(self, method: str, url: str, decode: bool, **kwargs: Any) -> Page:
         if urlsplit(url).netloc != urlsplit(self.base_url).netloc:  # e.g. a "next" link: the token stays home
             raise VendorHttpError(f"{self._where(method, url)}: not sent: the host is not {self.source}'s "
-                                  f"({endpoint(self.base_url)}): it would carry the credential")  # fmt: skip
+                                  f"({self._shown(self.base_url)}): it would carry the credential")  # fmt: skip
         self.requests_sent += 1
         response, failed, retryable = None, "", False
         try:
@@ -156,10 +170,12 @@ class VendorClient:
                                   f"refused (check the {self.source} token and its scopes)")  # fmt: skip
         if response.status_code >= 400:
             raise VendorHttpError(f"{self._where(method, url)}: HTTP {response.status_code}")
-        try:
-            body, decoded = (None, True) if response.status_code == 204 else (orjson.loads(response.content), True)
-        except ValueError:
-            body, decoded = None, False
+        body, decoded = None, True
+        if decode and response.status_code != 204:
+            try:
+                body = orjson.loads(response.content)
+            except ValueError:
+                decoded = False
         if not decoded:
             raise _Retryable(f"HTTP {response.status_code} with a body that is not JSON (cut short?)")
         limited = self.body_rate_limit(body, response.headers) if self.body_rate_limit is not None else None
@@ -178,7 +194,10 @@ class VendorClient:
         return min(exponential + random.uniform(0, self.backoff_seconds), MAX_WAIT_SECONDS)
 
     def _where(self, method: str, url: str) -> str:
-        return f"{self.source}: {method} {endpoint(url)}"
+        return f"{self.source}: {method} {self._shown(url)}"
+
+    def _shown(self, url: str) -> str:
+        return endpoint(url, with_path=not self.secret_path)
 
 
 def _session(base_url: str) -> requests.Session:
@@ -211,8 +230,9 @@ def http_status(error: VendorHttpError) -> int | None:
     return int(found[-1]) if found else None
 
 
-def endpoint(url: str) -> str:
-    """The URL without its query string and user info: what a message may show of a request."""
+def endpoint(url: str, *, with_path: bool = True) -> str:
+    """The URL without its query string and user info: what a message may show of a request. Without its path
+    too (`with_path=False`) when the path is a secret: scheme and host only."""
     parts = urlsplit(url)
     host = parts.hostname or ""
     if ":" in host:  # IPv6
@@ -221,7 +241,9 @@ def endpoint(url: str) -> str:
         port = f":{parts.port}" if parts.port else ""
     except ValueError:  # not a number: the message must still be made
         port = ""
-    return f"{parts.scheme}://{host}{port}{parts.path}" if parts.scheme else parts.path
+    if not parts.scheme:
+        return parts.path if with_path else "(not a URL)"
+    return f"{parts.scheme}://{host}{port}{parts.path if with_path else ''}"
 
 
 def _retry_after(response: requests.Response) -> float | None:
@@ -239,15 +261,23 @@ def _retry_after(response: requests.Response) -> float | None:
         return None
 
 
+_SECRET_PATHS: set[str] = set()  # URL paths that are secrets (webhooks): hidden in urllib3's log lines
+HIDDEN_PATH = "/***"
+
+
 class _NoQueryInLogs(logging.Filter):
     """urllib3 logs every request line at DEBUG (`"GET /path?access_token=... HTTP/1.1" 200`), and a URL on a
-    retry warning: drop query strings from those records, where a token passed in the URL would be."""
+    retry warning: drop query strings from those records, where a token passed in the URL would be, and the paths
+    of secret-path clients."""
 
     _QUERY = re.compile(r"\?[^\s\"'#]*")
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
-        if "?" in message:
+        hidden = [path for path in _SECRET_PATHS if path in message]
+        if "?" in message or hidden:
+            for path in sorted(hidden, key=len, reverse=True):
+                message = message.replace(path, HIDDEN_PATH)
             record.msg, record.args = self._QUERY.sub("", message), ()
         return True
 
@@ -261,6 +291,11 @@ def _hide_queries_in_urllib3_logs() -> None:
 
 
 _hide_queries_in_urllib3_logs()
+
+
+def _hide_path_in_urllib3_logs(path: str) -> None:
+    if path.strip("/"):
+        _SECRET_PATHS.add(path)
 
 
 def reset_wait(remaining_header: str, reset_header: str, *, reset_is_epoch: bool) -> RateLimitWait:

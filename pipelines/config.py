@@ -29,9 +29,9 @@ from scoring.config import (
     ScorecardConfig,
     Text,
     duplicate_id_problems,
-    supports_problems,
     format_errors,
     scope_problems,
+    supports_problems,
     yaml_problem,
 )
 from warehouse.urls import secret_query_keys

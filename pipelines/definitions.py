@@ -6,7 +6,7 @@ from dagster import Definitions
 
 from pipelines.assets import ASSETS
 from pipelines.checks import CHECKS
-from pipelines.resources import ProgressReporter, ScorecardConfigResource, warehouse_resource
+from pipelines.resources import ProgressReporter, ScorecardConfigResource, alert_webhook_resource, warehouse_resource
 from pipelines.schedules import JOB_NAME, SCHEDULE_NAME, nightly_schedule, scorecard_job
 
 __all__ = ["JOB_NAME", "SCHEDULE_NAME", "build_definitions", "defs"]
@@ -16,6 +16,7 @@ def build_definitions(progress: ProgressReporter | None = None, **resources: obj
     defaults = {
         "scorecard": ScorecardConfigResource(),
         "warehouse": warehouse_resource(),
+        "alert_webhook": alert_webhook_resource(),
         "progress": progress or ProgressReporter(),
     }
     return Definitions(

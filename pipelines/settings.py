@@ -9,6 +9,7 @@ import yaml
 
 from connectors import services
 from connectors.base import SourceContext
+from connectors.files.source import resolve
 from pipelines.config import Config, parse_config
 from scoring.metrics import MetricSettings
 
@@ -56,6 +57,12 @@ def files_section(files: dict[str, Path], out_path: str | Path) -> dict[str, str
     return {kind: os.path.relpath(Path(path).resolve(), folder) for kind, path in files.items()}
 
 
+def _moved(section: dict, config_path: Path, out_path: Path) -> dict:
+    """A section of paths relative to `config_path`'s folder, made relative to `out_path`'s folder."""
+    paths = {key: resolve(str(path), config_path.resolve().parent) for key, path in section.items() if path}
+    return {**section, **files_section(paths, out_path)}
+
+
 def write_config_copy(
     config_path: str | Path,
     out_path: str | Path,
@@ -63,14 +70,18 @@ def write_config_copy(
     *,
     services: dict | None = None,
     warehouse_url: str | None = None,
+    review: dict | None = None,
     written_by: str,
 ) -> Path:
-    """A copy of the config at `config_path` with other `sources` (and `services`, `warehouse.url`), validated,
-    written to `out_path` in one step (a reader never sees half a file)."""
+    """A copy of the config at `config_path` with other `sources` (and `services`, `warehouse.url`, `review` files),
+    validated, written to `out_path` in one step (a reader never sees half a file). The review files of the original
+    are kept, their paths made relative to the copy, unless `review` replaces them."""
     data = yaml.safe_load(Path(config_path).read_text(encoding="utf-8"))
     out_path = Path(out_path)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     data["sources"] = sources
+    if review is not None or isinstance(data.get("review"), dict):
+        data["review"] = review if review is not None else _moved(data["review"], Path(config_path), out_path)
     if services is not None:
         data["services"] = services
     if warehouse_url is not None:

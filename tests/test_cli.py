@@ -124,6 +124,22 @@ def test_score_table_shows_the_tree():
                  "48.1%"]:
         assert text in result.stdout
     assert "\x1b[" not in result.stdout  # piped: plain text, no colour codes
+    spend = next(line for line in result.stdout.splitlines() if "IT spend vs budget" in line)
+    assert "102.00%" in spend and "100.00%" in spend and "↑ improving (-4.00%)" in spend  # the change in its unit
+    deploys = next(line for line in result.stdout.splitlines() if "Production deployments" in line)
+    assert [cell.strip() for cell in deploys.split("│")[2:5]] == ["3", "4", "75.0%"]  # a count has no unit
+
+
+def test_metrics_table_shows_each_value_with_its_unit():
+    """The value column reads like the report: "2.00 h" (a no-break space), "50.00%", a count bare."""
+    result = run("metrics", *RECORDS, "--from", "2026-10-01", "--to", "2026-10-31", "--as-of", "2026-11-15",
+                 "--service", "all")
+    assert result.exit_code == 0, result.output
+    cells = {line.split("│")[1].strip(): line.split("│")[4].strip() for line in result.stdout.splitlines()
+             if line.startswith("│")}
+    assert (cells["mttr"], cells["mtbf"], cells["change_failure_rate"], cells["deployment_frequency"]) == (
+        "2.00\u00a0h", "1,486.00\u00a0h", "50.00%", "3")
+    assert cells["deployment_frequency_per_day"].endswith("/day") and cells["lead_time_for_changes"] == "—"
 
 
 def test_score_csv_kpis_and_nodes():

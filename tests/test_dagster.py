@@ -31,7 +31,7 @@ from pipelines.clock import NOW_ENV, previous_day
 from pipelines.config import read_config
 from pipelines.definitions import JOB_NAME, SCHEDULE_NAME, build_definitions
 from pipelines.incremental import periods_to_score, touched_periods
-from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
+from pipelines.resources import AlertWebhookResource, ProgressReporter, ScorecardConfigResource, WarehouseResource
 from warehouse import Warehouse
 
 QUIET = {"loggers": {"console": {"config": {"log_level": "ERROR"}}}}
@@ -51,6 +51,7 @@ def resources(config_path: Path, progress: ProgressReporter | None = None) -> di
     return {
         "scorecard": ScorecardConfigResource(path=str(config_path)),
         "warehouse": WarehouseResource(url=f"sqlite:///{config_path.parent / 'warehouse.db'}"),
+        "alert_webhook": AlertWebhookResource(),
         "progress": progress or ProgressReporter(),
     }
 

@@ -25,7 +25,13 @@ from pipelines.assets import ASSETS
 from pipelines.cli import app
 from pipelines.cli.runner import error_line
 from pipelines.clock import NOW_ENV
-from pipelines.resources import WAREHOUSE_URL_ENV, ProgressReporter, ScorecardConfigResource, WarehouseResource
+from pipelines.resources import (
+    WAREHOUSE_URL_ENV,
+    AlertWebhookResource,
+    ProgressReporter,
+    ScorecardConfigResource,
+    WarehouseResource,
+)
 from warehouse import Warehouse
 
 runner = CliRunner()
@@ -149,7 +155,7 @@ def test_an_unreadable_file_stops_every_asset_of_a_dagster_run(tmp_path, data_di
     config_path = write_config(tmp_path, data)
     url = f"sqlite:///{tmp_path / 'warehouse.db'}"
     resources = {"scorecard": ScorecardConfigResource(path=str(config_path)), "warehouse": WarehouseResource(url=url),
-                 "progress": ProgressReporter()}  # fmt: skip
+                 "alert_webhook": AlertWebhookResource(), "progress": ProgressReporter()}  # fmt: skip
     result = materialize(ASSETS, partition_key=DAY, resources=resources, instance=DagsterInstance.ephemeral(),
                          run_config=QUIET, raise_on_error=False)  # fmt: skip
     assert not result.success

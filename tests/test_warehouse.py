@@ -502,12 +502,13 @@ def test_scorecard_latest_holds_every_kpi_of_each_scorecards_latest_period(wareh
 
 
 def test_views_return_the_same_rows_on_sqlite_and_postgresql(sqlite_url, postgres_url):
+    score_views = ["kpi_history", "scorecard_latest"]  # tests/test_bi.py compares every view on a backfill
     frames = {}
     for url in (sqlite_url, postgres_url):
         with Warehouse.connect(url) as wh:
             _fill_scores(wh)
-            frames[wh.dialect] = {view: wh.read_table(view).drop(columns="computed_at") for view in VIEWS}
-    for view in VIEWS:
+            frames[wh.dialect] = {view: wh.read_table(view).drop(columns="computed_at") for view in score_views}
+    for view in score_views:
         assert len(frames["sqlite"][view]) > 0
         pd.testing.assert_frame_equal(frames["sqlite"][view], frames["postgresql"][view])
 

@@ -194,15 +194,16 @@ def _identical(a, b, key: list[str], compared: list[str]) -> sa.ColumnElement[bo
     return sa.and_(*(a.c[k] == b.c[k] for k in key), *(a.c[n].is_not_distinct_from(b.c[n]) for n in compared))
 
 
-def replace_slice(conn: Connection, table: sa.Table, rows: pd.DataFrame, slices: list[sa.ColumnElement[bool]]) -> None:
+def replace_slice(conn: Connection, table: sa.Table, rows: pd.DataFrame, slices: list[sa.ColumnElement[bool]],
+                  written_at: str = "computed_at") -> None:  # fmt: skip
     """Make the rows of `table` matched by the `slices` (ORed) exactly `rows`, in the caller's transaction.
 
-    Rows already stored with identical values are left as they are (their computed_at too), so a
+    Rows already stored with identical values are left as they are (their `written_at` column too), so a
     re-run writes nothing; every other row in the slices is deleted, and the new ones inserted.
     `rows` must lie inside the slices and hold every column of `table`.
     """
     key = [c.name for c in table.primary_key.columns]
-    compared = [c.name for c in table.columns if c.name not in key and c.name != "computed_at"]
+    compared = [c.name for c in table.columns if c.name not in key and c.name != written_at]
     stage = _staging_table(table)
     stage.create(conn)
     bulk_insert(conn, stage, rows)

@@ -24,18 +24,21 @@ from warehouse.schema import (
     FACT_KEY,
     FACT_TABLES,
     TABLES,
+    VIEW_KEYS,
     VIEWS,
     metric_dictionary,
     metric_values,
     rejected_records,
     sync_state,
 )
+from warehouse.schema import actions as actions_table
+from warehouse.schema import alerts_sent as alerts_sent_table
+from warehouse.schema import kpi_comments as kpi_comments_table
 from warehouse.schema import kpi_scores as kpi_scores_table
 from warehouse.schema import node_scores as node_scores_table
 from warehouse.urls import display_url, is_secret_query_key, mask_text, parse_url
 
 IN_LIST_CHUNK = 500  # period starts per `IN (...)`: far below either database's parameter limit
-_VIEW_ORDER = ["scorecard", "kpi_id", "period_start"]
 
 
 def _now() -> datetime:
@@ -284,6 +287,51 @@ class Warehouse:
             conn.execute(sa.delete(metric_dictionary))
             return bulk.bulk_insert(conn, metric_dictionary, rows)
 
+    def replace_review(self, scorecard: str, comments: pd.DataFrame, actions: pd.DataFrame) -> tuple[int, int]:
+        """Make the scorecard's kpi_comments and actions rows exactly `comments` and `actions` (as
+        connectors.files.review reads them), both in one transaction: readers see the old rows or the new, never
+        none. A row stored with identical values keeps its loaded_at (a re-run writes nothing); rows no longer in
+        the frames are deleted. Returns (comment rows, action rows) now stored.
+        """
+        loaded_at = _now()
+        prepared = [(table, prepare.review_rows(table, frame, scorecard, loaded_at))
+                    for table, frame in ((kpi_comments_table, comments), (actions_table, actions))]  # fmt: skip
+        with self._writing(kpi_comments_table, actions_table) as conn:
+            for table, rows in prepared:
+                bulk.replace_slice(conn, table, rows, [table.c.scorecard == scorecard], written_at="loaded_at")
+        return len(prepared[0][1]), len(prepared[1][1])
+
+    # --- escalation alerts ----------------------------------------------------------------
+
+    def read_alerts(self, scorecard: str, period_start: Any | None = None) -> pd.DataFrame:
+        """The scorecard's alerts_sent rows (of the review period starting `period_start`, if given), in key order."""
+        table = alerts_sent_table
+        where = [table.c.scorecard == scorecard]
+        if period_start is not None:
+            where.append(table.c.period_start == _timestamp(period_start))
+        return self._select(list(table.columns), [c.name for c in table.primary_key.columns], where=where)
+
+    def record_alerts(self, scorecard: str, alerts: pd.DataFrame) -> int:
+        """Upsert `alerts` (every alerts_sent column but scorecard) by (scorecard, kpi_id, period_start, rule).
+
+        A stored alert keeps its first fired_at; its other columns (the delivery above all) take the new values.
+        One transaction; returns the rows written.
+        """
+        rows = _alert_rows(scorecard, alerts)
+        if not rows:
+            return 0
+        key = [c.name for c in alerts_sent_table.primary_key.columns]
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        statement = insert(alerts_sent_table)
+        kept = {*key, "fired_at"}
+        statement = statement.on_conflict_do_update(
+            index_elements=key,
+            set_={c.name: statement.excluded[c.name] for c in alerts_sent_table.columns if c.name not in kept},
+        )
+        with self._writing(alerts_sent_table) as conn:
+            conn.execute(statement, rows)
+        return len(rows)
+
     # --- sync state -----------------------------------------------------------------------
 
     def get_cursor(self, source: str, kind: str) -> str | None:
@@ -311,7 +359,7 @@ class Warehouse:
             return self._select(list(table.columns), [c.name for c in table.primary_key.columns])
         if name in VIEWS:
             view = VIEWS[name]
-            return self._select(list(view.columns), _VIEW_ORDER)
+            return self._select(list(view.columns), VIEW_KEYS[name])
         known = ", ".join(sorted([*TABLES, *VIEWS]))
         raise WarehouseError(f"no warehouse table or view '{name}' (known: {known})")
 
@@ -321,6 +369,30 @@ def _period_slices(table: sa.Table, starts: list[datetime], **equal: str) -> lis
     fixed = [table.c[name] == value for name, value in equal.items()]
     chunks = [starts[i : i + IN_LIST_CHUNK] for i in range(0, len(starts), IN_LIST_CHUNK)]
     return [sa.and_(*fixed, table.c.period_start.in_(chunk)) for chunk in chunks]
+
+
+def _alert_rows(scorecard: str, alerts: pd.DataFrame) -> list[dict[str, Any]]:
+    """alerts_sent rows as parameter dicts (None for missing values), checked before anything is written."""
+    table = alerts_sent_table
+    columns = [c.name for c in table.columns if c.name != "scorecard"]
+    missing = [name for name in columns if name not in alerts.columns]
+    if missing:
+        raise WarehouseError(f"alerts_sent: missing column(s) {', '.join(missing)}")
+    frame = alerts[columns].reset_index(drop=True).astype(object)
+    for column in table.columns:
+        if column.type.python_type is datetime and column.name in frame:
+            stamps = utc_series(alerts[column.name].reset_index(drop=True))
+            frame[column.name] = pd.Series(stamps.dt.to_pydatetime(), dtype=object).where(stamps.notna(), None)
+    frame = frame.where(frame.notna(), None)
+    empty = [c.name for c in table.columns if not c.nullable and c.name in frame and frame[c.name].isna().any()]
+    if empty:
+        raise WarehouseError(f"alerts_sent: missing values in required column(s) {', '.join(empty)}")
+    key = [c.name for c in table.primary_key.columns if c.name != "scorecard"]
+    if frame.duplicated(key).any():
+        raise WarehouseError(f"alerts_sent: {int(frame.duplicated(key).sum())} rows repeat a key (kpi_id, "
+                             "period_start, rule)")  # fmt: skip
+    frame.insert(0, "scorecard", scorecard)
+    return frame.to_dict("records")
 
 
 def _score_columns(table: sa.Table) -> list[str]:

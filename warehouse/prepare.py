@@ -16,7 +16,7 @@ import sqlalchemy as sa
 from connectors.records import KINDS, REJECTED_COLUMNS, SCHEMAS
 from warehouse.errors import WarehouseError
 from warehouse.frames import text_values, utc_series
-from warehouse.schema import FACT_KEY
+from warehouse.schema import FACT_KEY, UTCDateTime
 
 
 def check_kind(kind: str) -> None:
@@ -161,6 +161,29 @@ def derived_rows(
     outside = ~rows["period_start"].isin(pd.DatetimeIndex(starts, tz="UTC") if starts else [])
     if outside.any():
         raise WarehouseError(f"{what}: {int(outside.sum())} rows have a period_start outside the periods replaced")
+    repeated = rows.duplicated(key)
+    if repeated.any():
+        raise WarehouseError(f"{what}: {int(repeated.sum())} rows repeat a key ({', '.join(key)})")
+    return rows
+
+
+# --- the review tables --------------------------------------------------------------------
+
+
+def review_rows(table: sa.Table, frame: pd.DataFrame, scorecard: str, loaded_at: datetime) -> pd.DataFrame:
+    """`frame` (every column of `table` but scorecard and loaded_at) as rows of `table` for `scorecard`, checked:
+    required values present, timestamps UTC, no key twice."""
+    what = table.name
+    columns = [c.name for c in table.columns if c.name not in ("scorecard", "loaded_at")]
+    _require_columns(frame, columns, what)
+    rows = frame[columns].reset_index(drop=True).copy()
+    rows.insert(0, "scorecard", scorecard)
+    rows["loaded_at"] = loaded_at
+    _require_values(rows, [c.name for c in table.columns if not c.nullable], what)
+    for column in table.columns:
+        if isinstance(column.type, UTCDateTime) and column.name != "loaded_at":
+            rows[column.name] = utc_series(rows[column.name])
+    key = [c.name for c in table.primary_key.columns]
     repeated = rows.duplicated(key)
     if repeated.any():
         raise WarehouseError(f"{what}: {int(repeated.sum())} rows repeat a key ({', '.join(key)})")

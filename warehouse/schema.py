@@ -243,6 +243,8 @@ alerts_sent = sa.Table(
     sa.Column("message", Text, nullable=False),
     sa.Column("fired_at", UTCDateTime(), nullable=False),
     sa.Column("delivered_at", UTCDateTime(), comment="when the webhook accepted it; empty: not posted (yet)"),
+    sa.Column("delivery_error", Text, comment="why the last post failed (the next run retries); empty when "
+              "delivered or when no webhook was configured (then it is never posted)"),
     sa.PrimaryKeyConstraint("scorecard", "kpi_id", "period_start", "rule", name="pk_alerts_sent"),
 )
 
@@ -256,9 +258,51 @@ _KPI_COLUMNS = list(kpi_scores.columns)
 _NODE_FIELDS = [(f"{level}_{field}", column_type) for level in ("perspective", "objective", "scorecard")
                 for field, column_type in (("name", Text()), ("score", Double()), ("status", Text()),
                                            ("coverage", Double()))]  # fmt: skip
+_PERIOD_STATE = [("period_ended", sa.Boolean()), ("periods_ago", BigInt())]
 
+
+def _typed(table: sa.Table, names: str) -> list[tuple[str, sa.types.TypeEngine]]:
+    return [(name, table.c[name].type) for name in names.split()]
+
+
+_HEALTH_FIGURES = [
+    *((name, Double()) for name in ("deployment_frequency", "deployment_frequency_per_day", "lead_time_for_changes",
+                                    "change_failure_rate")),
+    ("changes", BigInt()),
+    *((name, Double()) for name in ("failed_deployment_recovery_time", "mttr", "availability", "mtbf",
+                                    "open_failure_incidents", "deployment_rework_rate")),
+]  # fmt: skip
+
+# Views for BI (warehouse/README.md, docs/bi.md); created by the migrations (0001, 0003).
 VIEWS: dict[str, sa.TableClause] = {
     "kpi_history": _view("kpi_history", _KPI_COLUMNS),
     "scorecard_latest": _view("scorecard_latest", _KPI_COLUMNS, *_NODE_FIELDS),
+    "scorecard_periods": _view("scorecard_periods", [], *_typed(kpi_scores, "scorecard period_start period_end"),
+                               *_PERIOD_STATE, ("computed_at", UTCDateTime())),
+    "metric_periods": _view("metric_periods", [], *_typed(metric_values, "grain period_start period_end"),
+                            *_PERIOD_STATE, ("computed_at", UTCDateTime())),
+    "metric_latest": _view("metric_latest", list(metric_values.columns)),
+    "service_health_history": _view("service_health_history", [],
+                                    *_typed(metric_values, "service grain period_start period_end"), *_PERIOD_STATE,
+                                    *_HEALTH_FIGURES),
+    "service_health": _view("service_health", [], *_typed(metric_values, "service grain period_start period_end"),
+                            _PERIOD_STATE[0], *_HEALTH_FIGURES),
+    "kpi_status_history": _view("kpi_status_history", _KPI_COLUMNS, *_PERIOD_STATE, ("status_rank", BigInt())),
+    "dora_band_history": _view("dora_band_history", [],
+                               *_typed(kpi_scores, "scorecard kpi_id kpi_name metric unit period_start period_end"),
+                               *_PERIOD_STATE, *_typed(kpi_scores, "value status dora_band"),
+                               ("dora_band_rank", BigInt()), *_typed(kpi_scores, "owner")),
+}
+# The order `Warehouse.read_table` gives each view's rows in (a view has no primary key of its own).
+VIEW_KEYS: dict[str, list[str]] = {
+    "kpi_history": ["scorecard", "kpi_id", "period_start"],
+    "scorecard_latest": ["scorecard", "kpi_id", "period_start"],
+    "scorecard_periods": ["scorecard", "period_start"],
+    "metric_periods": ["grain", "period_start"],
+    "metric_latest": ["metric", "service", "grain", "period_start"],
+    "service_health_history": ["service", "grain", "period_start"],
+    "service_health": ["service", "grain"],
+    "kpi_status_history": ["scorecard", "kpi_id", "period_start"],
+    "dora_band_history": ["scorecard", "kpi_id", "period_start"],
 }
 TABLES: dict[str, sa.Table] = dict(metadata.tables)

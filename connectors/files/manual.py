@@ -42,7 +42,7 @@ def read_manual_values(path: str | Path, review_period: str, default_period: pd.
         raise InputFileError(f"{path}: missing column(s) {', '.join(sorted(missing))} (expected kpi_id,value[,period])")
     kpi_ids = raw["kpi_id"].str.strip()
     values = pd.to_numeric(raw["value"].str.strip().str.rstrip("%"), errors="coerce")
-    periods = _parse_periods(raw["period"] if "period" in raw.columns else pd.Series("", index=raw.index))
+    periods = parse_periods(raw["period"] if "period" in raw.columns else pd.Series("", index=raw.index))
     _fail_on_first(path, kpi_ids == "", "kpi_id is empty", raw)
     _fail_on_first(path, values.isna() & (raw["value"].str.strip() != ""), "value '{value}' is not a number", raw)
     _fail_on_first(path, periods.isna() & _has_period(raw), "period '{period}' is not a month, date or ISO week", raw)
@@ -59,7 +59,9 @@ def _has_period(raw: pd.DataFrame) -> pd.Series:
     return raw["period"].str.strip() != ""
 
 
-def _parse_periods(text: pd.Series) -> pd.Series:
+def parse_periods(text: pd.Series) -> pd.Series:
+    """Each text as the UTC instant it names: a month (2026-10), a date or instant (ISO 8601) or an ISO week
+    (2026-W43, its Monday); NaT where empty or unreadable. Floor them with scoring.periods.period_start."""
     text = text.str.strip()
     weeks = text.str.extract(r"^(\d{4})-?W(\d{2})$")
     week_starts = pd.to_datetime(weeks[0] + "-W" + weeks[1] + "-1", format="%G-W%V-%u", errors="coerce", utc=True)

@@ -359,9 +359,11 @@ def simulate(
 
 def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Timestamp, seed: int, days: int,
                             services: int, warehouse_url: str | None) -> None:
-    """The scorecard of `config` fed by the simulator at `base_url`, with its manual KPI values from a file."""
+    """The scorecard of `config` fed by the simulator at `base_url`, with its manual KPI values and review files
+    (comments on the latest ended period, actions due around `end`) from files."""
     from connectors.simulator.generate import DatasetSpec, generate_manual_values
     from connectors.simulator.history import service_mapping
+    from connectors.simulator.review import write_demo_review
     from connectors.simulator.server import source_sections
     from pipelines.settings import files_section, write_config_copy
 
@@ -377,7 +379,8 @@ def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Time
                   for _, _, kpi in scorecard_config.iter_kpis() if kpi.is_manual}  # fmt: skip
     generate_manual_values(spec, kpi_ranges).to_csv(values, index=False)
     sources = {**source_sections(base_url, mapping), "files": files_section({"values": values}, out)}
-    write_config_copy(config, out, sources, services=mapping, warehouse_url=warehouse_url,
+    review = files_section(write_demo_review(scorecard_config.scorecard, end, values.parent), out)
+    write_config_copy(config, out, sources, services=mapping, warehouse_url=warehouse_url, review=review,
                       written_by="scorecard simulate")  # fmt: skip
 
 
@@ -450,6 +453,42 @@ def show(
     _print_scores(kpi_scores, node_scores, output, False, current_time())
 
 
+@app.command()
+def report(
+    out: Annotated[Path | None, typer.Option("--out", help="Directory for the report (default: report.dir of the "
+                                                           "config, relative to it).")] = None,
+    period: Annotated[str | None, typer.Option("--period", help="A day in the period to report (default: the latest "
+                                                                "that has ended).")] = None,
+    config: RunConfigOpt = None,
+) -> None:
+    """Write the HTML scorecard report of a review period from the warehouse: one self-contained file."""
+    from pipelines.resources import ScorecardConfigResource, WarehouseResource
+    from pipelines.views.render import publish, report_dir
+    from pipelines.views.report import ReportError, read_frames
+    from warehouse import Warehouse, WarehouseError
+
+    chosen = parse_day(period, "--period")
+    now = current_time()
+    resource = ScorecardConfigResource(path=str(config) if config else None)
+    try:
+        scorecard_config = resource.load()
+        with Warehouse.open_existing(WarehouseResource().resolve_url(scorecard_config)) as warehouse:  # reads only
+            frames = read_frames(warehouse, scorecard_config.scorecard)
+    except ConfigError as error:
+        raise _config_failure(error) from None
+    except WarehouseError as error:
+        raise fail(str(error)) from None
+    target = out if out is not None else report_dir(resource.config_path, scorecard_config)
+    try:
+        written = publish(frames, scorecard_config, target, now, chosen)
+    except ReportError as error:
+        raise fail(str(error)) from None
+    except OSError as error:
+        raise fail(f"{target}: cannot write the report there ({error.strerror or error})") from None
+    emit(f"report: {written.path}")
+    emit(f"index:  {written.index}")
+
+
 def _day_range(date_from: str | None, date_to: str | None) -> tuple[date, date]:
     start, end = parse_day(date_from, "--from"), parse_day(date_to, "--to")
     last = end.date() if end is not None else (start.date() if start is not None else
@@ -514,6 +553,7 @@ def _summary_text(plan: Plan, summary: RunSummary) -> str:
         "incidents:dangling_change_links)",
         f"  checks           {_checks_text(summary)}",
         f"  warehouse        {plan.warehouse_url}",
+        *([f"  report           {summary.report}"] if summary.report else []),
     ])  # fmt: skip
 
 

@@ -70,6 +70,7 @@ class RunSummary:
     checks_failed: list[str]
     checks_warned: list[str]
     error: str | None = None
+    report: str | None = None  # the HTML report the run wrote (scorecard_report), if any
 
 
 def check_range(first: date, last: date) -> None:
@@ -90,17 +91,18 @@ def _last_partition() -> date | None:
 
 
 def preflight(config_path: Path | None, first: date, last: date) -> Plan:
-    """Range, config, sources (connectors, credentials, every file read), values file and warehouse (open and
-    writable), in that order; raises on the first problem.
+    """Range, config, sources (connectors, credentials, every file read), values file, review files and warehouse
+    (open and writable), in that order; raises on the first problem.
 
-    Raises RangeError, ConfigError, SourceError, InputFileError (values file) or WarehouseError; nothing is
-    written but the warehouse schema (created on first use, once everything else is known to be right).
+    Raises RangeError, ConfigError, SourceError, InputFileError (values and review files) or WarehouseError; nothing
+    is written but the warehouse schema (created on first use, once everything else is known to be right).
     """
     check_range(first, last)
     resource = ScorecardConfigResource(path=str(config_path) if config_path else None)
     config = resource.load()
     resource.sources(config)
     _check_values_file(resource, config)
+    resource.review(config)  # the review files: a bad line raises ReviewFileError (an InputFileError) naming it
     # Outside Dagster the URL is read from the environment directly: an EnvVar only resolves inside a run.
     warehouse = WarehouseResource()
     with warehouse.connect(config) as connected:
@@ -128,7 +130,8 @@ def execute(plan: Plan, progress: ProgressReporter | None = None) -> RunSummary:
                                         **_partition_args(plan.first, plan.last))  # fmt: skip
         return RunSummary(result.run_id, result.success, time.monotonic() - began, summary_counts(result),
                           failed_checks(result, AssetCheckSeverity.ERROR),
-                          failed_checks(result, AssetCheckSeverity.WARN), first_failure(result))  # fmt: skip
+                          failed_checks(result, AssetCheckSeverity.WARN), first_failure(result),
+                          report_path(result))  # fmt: skip
 
 
 def _partition_args(first: date, last: date) -> dict:
@@ -164,6 +167,12 @@ def materialization_metadata(result: ExecuteInProcessResult) -> dict[str, dict[s
         materialization = event.step_materialization_data.materialization
         found[materialization.asset_key.to_user_string()] = {k: v.value for k, v in materialization.metadata.items()}
     return found
+
+
+def report_path(result: ExecuteInProcessResult) -> str | None:
+    """Where the run's scorecard_report asset wrote the HTML report (None: it wrote none)."""
+    path = materialization_metadata(result).get("scorecard_report", {}).get("path")
+    return str(path) if path else None
 
 
 def summary_counts(result: ExecuteInProcessResult) -> dict[str, int]:
@@ -223,7 +232,8 @@ def error_line(message: str) -> str:
     return mask_text(_QUALIFIED_CLASS.sub("", lines[0])) if lines else "unknown error"
 
 
-STEPS = (*KINDS, "metric_values", "scores", "metric_dictionary")  # what assets report to the ProgressReporter
+# what assets report to the ProgressReporter
+STEPS = (*KINDS, "metric_values", "scores", "metric_dictionary", "review", "alerts", "report")
 
 
 class BarReporter(ProgressReporter):

@@ -54,6 +54,8 @@ def upgrade() -> None:
         _text("previous_status"), sa.Column("value", sa.Double()), sa.Column("target", sa.Double()),
         _text("owner"), _text("message", False), _ts("fired_at", False),
         _ts("delivered_at", comment="when the webhook accepted it; empty: not posted (yet)"),
+        _text("delivery_error", comment="why the last post failed (the next run retries); empty when delivered or "
+              "when no webhook was configured (then it is never posted)"),
         sa.PrimaryKeyConstraint("scorecard", "kpi_id", "period_start", "rule", name="pk_alerts_sent"),
     )  # fmt: skip
 
