@@ -7,11 +7,16 @@ from __future__ import annotations
 from pathlib import Path
 
 import pandas as pd
+import pytest
 import yaml
+from typer.testing import CliRunner
 
 from connectors.records import KINDS
 from connectors.simulator.generate import DatasetSpec, generate_dataset, generate_manual_values, write_dataset
+from pipelines.cli import app
+from pipelines.clock import NOW_ENV
 from pipelines.config import read_config
+from pipelines.resources import CONFIG_ENV, WAREHOUSE_URL_ENV
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = DatasetSpec(seed=11, days=20, end=pd.Timestamp("2024-03-21", tz="UTC"), bad_rows=1)
@@ -37,3 +42,27 @@ def write_config(folder: Path, data_dir: Path, **changes) -> Path:
     path = folder / "scorecard.yaml"
     path.write_text(yaml.safe_dump(config, sort_keys=False))
     return path
+
+
+def cli(*args: str):
+    """The `scorecard` command, run in-process."""
+    return CliRunner().invoke(app, list(args))
+
+
+def isolate_cli(env: pytest.MonkeyPatch, now: str) -> None:
+    """No outside warehouse, config or Dagster home, and the clock at `now`. (Module-scoped fixtures run before
+    conftest's per-test clean environment, so they clean it themselves.)"""
+    for name in (WAREHOUSE_URL_ENV, CONFIG_ENV, "DAGSTER_HOME"):
+        env.delenv(name, raising=False)
+    env.setenv(NOW_ENV, now)
+
+
+def generate_demo(folder: Path, days: int) -> Path:
+    """`scorecard generate` of `days` ending at the clock, for the example config, into `folder`/scorecard.db;
+    returns the config it wrote (call inside `isolate_cli`)."""
+    config = folder / "scorecard.yaml"
+    generated = cli("generate", "--out", str(folder / "data"), "--days", str(days), "--config",
+                    str(ROOT / "scorecard.yaml"), "--write-config", str(config),
+                    "--warehouse-url", f"sqlite:///{folder / 'scorecard.db'}")  # fmt: skip
+    assert generated.exit_code == 0, generated.output
+    return config

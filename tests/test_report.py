@@ -19,20 +19,17 @@ import pandas as pd
 import pytest
 import yaml
 from dagster import DagsterInstance, materialize
-from demo_files import ROOT
+from demo_files import ROOT, generate_demo, isolate_cli
+from demo_files import cli as run
 from markupsafe import Markup
-from typer.testing import CliRunner
 
 from pipelines.assets import ASSETS
 from pipelines.assets.report import scorecard_report
-from pipelines.cli import app
 from pipelines.cli.runner import STEPS
 from pipelines.clock import NOW_ENV
 from pipelines.config import read_config
 from pipelines.derive import score_scorecard
 from pipelines.resources import (
-    CONFIG_ENV,
-    WAREHOUSE_URL_ENV,
     ProgressReporter,
     ScorecardConfigResource,
     WarehouseResource,
@@ -80,7 +77,6 @@ ACTIONS = [  # as of 2024-04-02: A-1 and A-3 are overdue; A-2 is due later, A-4 
     {"id": "A-5", "kpi_id": "user_satisfaction", "action": "Survey again", "owner": "service-desk-manager",
      "due": "2024-03-01", "status": "dropped"},
 ]
-runner = CliRunner()
 HTML_WHITESPACE = re.compile(r"[ \t\n\r\f]+")
 
 
@@ -162,27 +158,13 @@ def parse(html: str) -> Element:
 # The warehouse: the demo path with review files, clock fixed
 
 
-def _clean_environment(env: pytest.MonkeyPatch) -> None:
-    # Module-scoped fixtures run before conftest's per-test clean environment: clean it here too.
-    for name in (WAREHOUSE_URL_ENV, CONFIG_ENV, "DAGSTER_HOME"):
-        env.delenv(name, raising=False)
-    env.setenv(NOW_ENV, NOW)
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
-
-
 @pytest.fixture(scope="module")
 def scored(tmp_path_factory: pytest.TempPathFactory) -> dict:
     """The demo config with review files and `report.dir: published`, backfilled over 90 days."""
     folder = tmp_path_factory.mktemp("report")
     with pytest.MonkeyPatch.context() as env:
-        _clean_environment(env)
-        generated = run("generate", "--out", str(folder / "data"), "--days", "90", "--config",
-                        str(ROOT / "scorecard.yaml"), "--write-config", str(folder / "scorecard.yaml"),
-                        "--warehouse-url", f"sqlite:///{folder / 'scorecard.db'}")
-        assert generated.exit_code == 0, generated.output
+        isolate_cli(env, NOW)
+        generate_demo(folder, days=90)
         pd.DataFrame(COMMENTS).to_csv(folder / "comments.csv", index=False)
         (folder / "actions.yaml").write_text(yaml.safe_dump(ACTIONS, sort_keys=False))
         config = yaml.safe_load((folder / "scorecard.yaml").read_text())
@@ -204,7 +186,7 @@ def tables(scored: dict) -> dict[str, pd.DataFrame]:
 
 def report_command(config: Path, *args: str):
     with pytest.MonkeyPatch.context() as env:
-        _clean_environment(env)
+        isolate_cli(env, NOW)
         return run("report", "--config", str(config), *args)
 
 

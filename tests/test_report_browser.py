@@ -22,7 +22,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from demo_files import ROOT
+from demo_files import ROOT, generate_demo, isolate_cli
+from demo_files import cli as run
 from selenium import webdriver
 from selenium.common.exceptions import TimeoutException
 from selenium.webdriver.chrome.service import Service
@@ -30,12 +31,8 @@ from selenium.webdriver.common.by import By
 from selenium.webdriver.common.selenium_manager import SeleniumManager
 from selenium.webdriver.remote.webelement import WebElement
 from selenium.webdriver.support.ui import WebDriverWait
-from typer.testing import CliRunner
 
-from pipelines.cli import app
-from pipelines.clock import NOW_ENV
 from pipelines.config import read_config
-from pipelines.resources import CONFIG_ENV, WAREHOUSE_URL_ENV
 from pipelines.views.formats import format_fraction, format_number, status_word
 from warehouse import Warehouse
 
@@ -44,7 +41,6 @@ NOW = "2024-04-02T06:00:00Z"
 PERIOD = pd.Timestamp("2024-03-01", tz="UTC")
 WINDOW = (1280, 900)
 RENDER_TIMEOUT_S = 20
-runner = CliRunner()
 
 
 def _browser_unavailable(reason: str) -> None:
@@ -93,39 +89,24 @@ def scored(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """The demo path's config, its warehouse backfilled over 90 days of generated files."""
     folder = tmp_path_factory.mktemp("browser")
     with pytest.MonkeyPatch.context() as env:
-        _isolate(env)
-        generated = run("generate", "--out", str(folder / "data"), "--days", "90", "--config",
-                        str(ROOT / "scorecard.yaml"), "--write-config", str(folder / "scorecard.yaml"),
-                        "--warehouse-url", f"sqlite:///{folder / 'scorecard.db'}")
-        assert generated.exit_code == 0, generated.output
-        backfill = run("backfill", "--days", "90", "--config", str(folder / "scorecard.yaml"))
+        isolate_cli(env, NOW)
+        config = generate_demo(folder, days=90)
+        backfill = run("backfill", "--days", "90", "--config", str(config))
         assert backfill.exit_code == 0, backfill.output
-    return folder / "scorecard.yaml"
+    return config
 
 
 @pytest.fixture(scope="module")
 def report_file(scored: Path) -> Path:
     out = scored.parent / "report"
     with pytest.MonkeyPatch.context() as env:
-        _isolate(env)
+        isolate_cli(env, NOW)
         result = run("report", "--out", str(out), "--config", str(scored))
     assert result.exit_code == 0, result.output
     written = [Path(line.removeprefix("report:").strip()) for line in result.stdout.splitlines()
                if line.startswith("report:")]
     assert len(written) == 1 and written[0].parent == out, result.stdout
     return written[0]
-
-
-def _isolate(env: pytest.MonkeyPatch) -> None:
-    """No outside warehouse, config or Dagster home, and the clock at NOW. (Module-scoped fixtures run before
-    conftest's per-test clean environment, so they clean it themselves.)"""
-    for name in (WAREHOUSE_URL_ENV, CONFIG_ENV, "DAGSTER_HOME"):
-        env.delenv(name, raising=False)
-    env.setenv(NOW_ENV, NOW)
-
-
-def run(*args: str):
-    return runner.invoke(app, list(args))
 
 
 @pytest.fixture(scope="module")
