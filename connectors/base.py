@@ -44,6 +44,9 @@ class SourceBatch:
     rejected: pd.DataFrame  # REJECTED_COLUMNS
     same_time_conflicts: int = 0  # rows that lost a tie on (source, source_id, updated_at) to other content
     cursor: str | None = None  # the source's new sync_state cursor for this kind; stored once `good` has landed
+    # The stretch of time this read covers, [start, end) UTC, kept in sync_state.covered once `good` has landed:
+    # a period is complete only when every feed covers it (scoring.completeness). None: a kind it does not read.
+    covered: tuple[pd.Timestamp, pd.Timestamp] | None = None
 
     @property
     def read(self) -> int:
@@ -52,6 +55,11 @@ class SourceBatch:
 
 class Source(Protocol):
     name: str
+
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The record kinds it reads (its feeds: a period is complete only when each of them covers it)."""
+        ...
 
     def check(self) -> None:
         """Raise SourceError if the source cannot run at all (the pre-flight: before anything is written)."""
@@ -129,13 +137,14 @@ def read_through(cursor: str | None, end: pd.Timestamp) -> str:
 
 def records_read_through(fetch):
     """Decorates a vendor source's `fetch`: a window read of one of the source's `kinds` (the kinds it reads, as
-    configured) returns its `read_through` cursor."""
+    configured) returns its `read_through` cursor, and covers the whole window (the vendor answered for all of it)."""
 
     @functools.wraps(fetch)
     def fetch_and_mark(source, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None):
         batch = fetch(source, kind, start, end, cursor)
         if kind in source.kinds and utc(end) > utc(start):
             batch.cursor = read_through(cursor, end)
+            batch.covered = (utc(start), utc(end))
         return batch
 
     return fetch_and_mark

@@ -8,14 +8,16 @@ rules a KPI has; `ScorecardConfig.escalation_for` gives None for a KPI that neve
 - `no_data`: the period is exactly the N-th no_data period in a row (N = `no_data_periods`): once per dry spell.
 
 "The previous period" is the KPI's row of the period just before (its period_end is this period's start): after a
-gap in a KPI's history there is no previous status, as in its first period. Vectorised over every KPI and period;
-the only loop walks the three rules.
+gap in a KPI's history there is no previous status, as in its first period. Only complete periods count (rows with
+`complete` false are left out): a running or partial period neither fires nor is compared with. Vectorised over
+every KPI and period; the only loop walks the three rules.
 """
 
 from __future__ import annotations
 
 import pandas as pd
 
+from scoring.completeness import complete_periods
 from scoring.config import ESCALATION_TRIGGERS, ScorecardConfig
 from scoring.scorecard import KPI_STATUSES
 
@@ -71,6 +73,7 @@ def escalations(kpi_scores: pd.DataFrame, scorecard: ScorecardConfig, period_sta
     order), from `kpi_scores` of one scorecard over all its periods (the history the rules look back on)."""
     rules = rule_table(scorecard)
     history = kpi_scores[kpi_scores["kpi_id"].isin(rules["kpi_id"])]
+    history = history[history["period_start"].isin(complete_periods(history))]
     rows = with_transitions(history).merge(rules, on="kpi_id", validate="many_to_one")
     in_period = rows["period_start"].eq(period_start)
     found = [rows[in_period & rows[rule] & fires].assign(rule=rule, rule_order=order)

@@ -149,18 +149,22 @@ def _normalise(values: pd.DataFrame, grain: str) -> pd.DataFrame:
 # --- KPI scores --------------------------------------------------------------------------
 
 
-def score_kpis(scorecard: ScorecardConfig, values: pd.DataFrame) -> pd.DataFrame:
+def score_kpis(scorecard: ScorecardConfig, values: pd.DataFrame, complete: pd.DatetimeIndex | None = None
+               ) -> pd.DataFrame:  # fmt: skip
     """kpi_scores: every KPI in every period present in `values` ([kpi_id, period_start, value]).
 
     Performance = (value - baseline) / (target - baseline), clamped to [0, 1] where the KPI (or
-    the scorecard) says so. A KPI without a value in a period gets status `no_data`.
+    the scorecard) says so. A KPI without a value in a period gets status `no_data`. With `complete` (the
+    starts of the complete periods; None: every period is), the trend compares complete periods only: a
+    running or partial period, and the period after one, has no change and no trend.
     """
     kpis = kpi_table(scorecard)
     values = _known_values(scorecard, values, kpis)
     if values.empty:
         return _empty(KPI_SCORE_COLUMNS)
+    compared = values if complete is None else values[values["period_start"].isin(complete)]
     grid = kpis.merge(values[["period_start"]].drop_duplicates(), how="cross")
-    grid = grid.merge(values, on=_PERIOD_KEY, how="left").merge(_previous(values, scorecard.review_period),
+    grid = grid.merge(values, on=_PERIOD_KEY, how="left").merge(_previous(compared, scorecard.review_period),
                                                                  on=_PERIOD_KEY, how="left")  # fmt: skip
     grid["period_end"] = _next_period(grid["period_start"], scorecard.review_period)
     sign = np.where(grid["direction"] == "higher_is_better", 1.0, -1.0)
@@ -169,6 +173,8 @@ def score_kpis(scorecard: ScorecardConfig, values: pd.DataFrame) -> pd.DataFrame
     grid["performance"] = raw_performance.where(~grid["clamp"], raw_performance.clip(0, 1))
     grid["status"] = _kpi_status(grid, sign, raw_performance, scorecard.amber_performance)
     grid["change"] = grid["value"] - grid["previous_value"]
+    if complete is not None:
+        grid["change"] = grid["change"].where(grid["period_start"].isin(complete))
     grid["trend"] = _trend(grid["change"], sign, scorecard.trend_tolerance)
     period_days = (grid["period_end"] - grid["period_start"]) / pd.Timedelta(days=1)
     grid["dora_band"] = bands.dora_bands(grid["metric"], grid["value"], period_days, scorecard.dora_report_year)
@@ -234,8 +240,10 @@ def roll_up(scorecard: ScorecardConfig, kpi_scores: pd.DataFrame) -> pd.DataFram
     """node_scores: objective, perspective and scorecard scores for every period in kpi_scores.
 
     Each node combines its children's scores with its `rollup` (weighted_mean by default;
-    mean, min, max), leaving out children without data; `coverage` is the share of the
-    children's weight that had data (of their count when all weigh 0).
+    mean, min, max), leaving out children without data. `coverage` is the share of KPI weight with data,
+    weighted through the tree: an objective's is the share of its KPIs' weight that had data, a parent's the
+    weighted mean of its children's coverage (by count when all weigh 0), so 3 of 17 KPIs scored never reads
+    as most of the scorecard.
     """
     scored = _with_columns(kpi_scores, ["kpi_id", "period_start", "performance"])
     if scored.empty:
@@ -250,6 +258,7 @@ def roll_up(scorecard: ScorecardConfig, kpi_scores: pd.DataFrame) -> pd.DataFram
             "period_start": kpis["period_start"],
             "score": kpis["performance"].astype(float),
             "weight": kpis["weight"],
+            "coverage": kpis["performance"].notna().astype(float),
             "kpis_scored": kpis["performance"].notna().astype(int),
             "kpis_total": 1,
         }
@@ -268,7 +277,7 @@ def roll_up(scorecard: ScorecardConfig, kpi_scores: pd.DataFrame) -> pd.DataFram
 def _aggregate(children: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
     """Parent node rows (node columns + period_start, score, coverage, kpi counts) from child rows.
 
-    `children` has parent_id, period_start, score (NaN: no data), weight, kpis_scored, kpis_total.
+    `children` has parent_id, period_start, score (NaN: no data), weight, coverage, kpis_scored, kpis_total.
     """
     key = ["parent_id", "period_start"]
     has_data = children["score"].notna()
@@ -282,6 +291,7 @@ def _aggregate(children: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
             "weight_all": weight,
             "weight_data": np.where(has_data, weight, 0.0),
             "weighted_score": np.where(has_data, weight * children["score"].fillna(0.0), 0.0),
+            "weighted_coverage": weight * children["coverage"],
             "kpis_scored": children["kpis_scored"],
             "kpis_total": children["kpis_total"],
         }
@@ -290,6 +300,7 @@ def _aggregate(children: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
         weight_all=("weight_all", "sum"),
         weight_data=("weight_data", "sum"),
         weighted_score=("weighted_score", "sum"),
+        weighted_coverage=("weighted_coverage", "sum"),
         mean=("score", "mean"),
         min=("score", "min"),
         max=("score", "max"),
@@ -302,8 +313,9 @@ def _aggregate(children: pd.DataFrame, parents: pd.DataFrame) -> pd.DataFrame:
     sums["score"] = np.select(
         [rollup == "mean", rollup == "min", rollup == "max"], [sums["mean"], sums["min"], sums["max"]], weighted_mean
     )
-    sums["coverage"] = sums["weight_data"] / sums["weight_all"]
-    return sums.drop(columns=["weight_all", "weight_data", "weighted_score", "mean", "min", "max"])
+    sums["coverage"] = sums["weighted_coverage"] / sums["weight_all"]
+    return sums.drop(columns=["weight_all", "weight_data", "weighted_score", "weighted_coverage", "mean", "min",
+                              "max"])  # fmt: skip
 
 
 def _node_status(scores: pd.Series, amber_performance: float) -> np.ndarray:
@@ -314,9 +326,10 @@ def _node_status(scores: pd.Series, amber_performance: float) -> np.ndarray:
 # --- both --------------------------------------------------------------------------------
 
 
-def score(scorecard: ScorecardConfig, values: pd.DataFrame) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kpi_scores, node_scores) for KPI values [kpi_id, period_start, value]."""
-    kpi_scores = score_kpis(scorecard, values)
+def score(scorecard: ScorecardConfig, values: pd.DataFrame, complete: pd.DatetimeIndex | None = None
+          ) -> tuple[pd.DataFrame, pd.DataFrame]:  # fmt: skip
+    """(kpi_scores, node_scores) for KPI values [kpi_id, period_start, value]; `complete` as for score_kpis."""
+    kpi_scores = score_kpis(scorecard, values, complete)
     return kpi_scores, roll_up(scorecard, kpi_scores)
 
 

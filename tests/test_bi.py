@@ -42,6 +42,7 @@ ROOT = Path(__file__).resolve().parents[1]
 DOCS = ROOT / "docs" / "bi.md"
 ROLE_SCRIPT = ROOT / "warehouse" / "sql" / "readonly_role.sql"
 BI_VIEWS = importlib.import_module("warehouse.migrations.versions.0003_bi_views")
+VIEWS_NOW = importlib.import_module("warehouse.migrations.versions.0004_complete_periods")  # the views as they stand
 NOW = "2024-04-02T06:00:00Z"
 DERIVED = (metric_values, kpi_scores, node_scores)
 INSUFFICIENT_PRIVILEGE = "42501"
@@ -218,11 +219,11 @@ def documented_columns(view: str) -> list[tuple[str, str]]:
 
 
 def test_view_columns_are_the_documented_and_commented_ones(scored):
-    assert set(BI_VIEWS.COMMENTS) == set(VIEWS)
+    assert set(VIEWS_NOW.COMMENTS) == set(VIEWS)
     for view, table in VIEWS.items():
         names = [c.name for c in table.columns]
-        assert list(BI_VIEWS.COMMENTS[view][1]) == names, view
-        assert documented_columns(view) == list(BI_VIEWS.COMMENTS[view][1].items()), f"docs/bi.md, view {view}"
+        assert list(VIEWS_NOW.COMMENTS[view][1]) == names, view
+        assert documented_columns(view) == list(VIEWS_NOW.COMMENTS[view][1].items()), f"docs/bi.md, view {view}"
         for wh in scored.values():
             assert [c["name"] for c in sa.inspect(wh.engine).get_columns(view)] == names, (view, wh.dialect)
 
@@ -236,8 +237,8 @@ def test_postgresql_comments_every_view_and_view_column(scored):
         views = dict(conn.execute(sa.text(
             "SELECT relname, obj_description(oid, 'pg_class') FROM pg_class "
             "WHERE relkind = 'v' AND relnamespace = current_schema()::regnamespace")).all())  # fmt: skip
-    assert views == {view: about for view, (about, _) in BI_VIEWS.COMMENTS.items()}
-    expected = {(view, column): text for view, (_, columns) in BI_VIEWS.COMMENTS.items()
+    assert views == {view: about for view, (about, _) in VIEWS_NOW.COMMENTS.items()}
+    expected = {(view, column): text for view, (_, columns) in VIEWS_NOW.COMMENTS.items()
                 for column, text in columns.items()}  # fmt: skip
     assert {(view, column): text for view, column, text in described} == expected
 
@@ -279,6 +280,8 @@ def test_the_rag_table_shows_every_kpi_of_the_latest_ended_period(scored):
 
 
 def test_0003_downgrades_to_the_old_views_and_upgrades_keeping_views_built_on_scorecard_latest(warehouse):
+    kpis, nodes = scores(VALUES)  # written at the head version, kept through the downgrade (0004's columns go)
+    warehouse.replace_scores("Mini Scorecard", kpis, nodes, [SEPTEMBER, OCTOBER])
     config = alembic_config()
     with warehouse.engine.begin() as conn:
         config.attributes["connection"] = conn
@@ -286,8 +289,6 @@ def test_0003_downgrades_to_the_old_views_and_upgrades_keeping_views_built_on_sc
     assert set(sa.inspect(warehouse.engine).get_view_names()) == {"kpi_history", "scorecard_latest"}
     if warehouse.dialect == "postgresql":
         assert sa.inspect(warehouse.engine).get_table_comment("kpi_history")["text"] is None
-    kpis, nodes = scores(VALUES)
-    warehouse.replace_scores("Mini Scorecard", kpis, nodes, [SEPTEMBER, OCTOBER])
     stamp_computed_at(warehouse, "2026-10-15T00:00:00Z")
     with warehouse.engine.begin() as conn:  # a BI author's own view on the old scorecard_latest
         conn.exec_driver_sql("CREATE VIEW my_rag AS SELECT kpi_id, period_start, status FROM scorecard_latest")

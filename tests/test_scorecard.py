@@ -641,12 +641,12 @@ def test_worked_example_roll_up_september():
     safety (w 1): no data: no_data, coverage 0, kpis 0/1
     process (w 1): only flow has data: 23/48, red, coverage 3 / (3 + 1) = 0.75, kpis 2/3
     scorecard: (2 * 116/135 + 1 * 23/48) / 3 = (3712 + 1035) / 2160 / 3 = 4747/6480 = 0.7326, amber,
-        coverage 1 (both perspectives scored), kpis 6/7
+        coverage weighted through the tree: (2 * 1 + 1 * 0.75) / 3 = 11/12, kpis 6/7
     """
     _, nodes = worked_example()
     rows = nodes_by_id(nodes, "2026-09-01")
     expected = {
-        "worked_example": ("scorecard", None, 4747 / 6480, "amber", 1.0, 6, 7),
+        "worked_example": ("scorecard", None, 4747 / 6480, "amber", 11 / 12, 6, 7),
         "customer": ("perspective", "worked_example", 116 / 135, "amber", 1.0, 4, 4),
         "process": ("perspective", "worked_example", 23 / 48, "red", 0.75, 2, 3),
         "uptime": ("objective", "customer", 124 / 135, "amber", 1.0, 2, 2),
@@ -670,17 +670,19 @@ def test_worked_example_roll_up_october():
 
     uptime: (2 * 19/18 + 1.2) / 3 = (95/45 + 54/45) / 3 = 149/135 = 1.1037, green
     restore (min): reopened has no data, so min(7/6) = 7/6, green, coverage 1/2, kpis 1/2
-    customer: (149/135 + 7/6) / 2 = (596 + 630) / 540 / 2 = 613/540 = 1.1352, green, kpis 3/4
+    customer: (149/135 + 7/6) / 2 = (596 + 630) / 540 / 2 = 613/540 = 1.1352, green, kpis 3/4,
+        coverage (1 + 1/2) / 2 = 3/4 (the share of KPI weight with data, through the tree)
     flow: (0.275 + 1.0) / 2 = 51/80 = 0.6375, red
     safety: 0.9, amber
     process: (3 * 51/80 + 1 * 0.9) / 4 = (153/80 + 72/80) / 4 = 225/320 = 0.703125, amber
-    scorecard: (2 * 613/540 + 225/320) / 3 = (19616 + 6075) / 8640 / 3 = 25691/25920 = 0.9912, amber, kpis 6/7
+    scorecard: (2 * 613/540 + 225/320) / 3 = (19616 + 6075) / 8640 / 3 = 25691/25920 = 0.9912, amber, kpis 6/7,
+        coverage (2 * 3/4 + 1 * 1) / 3 = 5/6 (every perspective has data, but not all its KPI weight does)
     """
     _, nodes = worked_example()
     rows = nodes_by_id(nodes, "2026-10-01")
     expected = {
-        "worked_example": (25691 / 25920, "amber", 1.0, 6, 7),
-        "customer": (613 / 540, "green", 1.0, 3, 4),
+        "worked_example": (25691 / 25920, "amber", 5 / 6, 6, 7),
+        "customer": (613 / 540, "green", 3 / 4, 3, 4),
         "process": (225 / 320, "amber", 1.0, 3, 3),
         "uptime": (149 / 135, "green", 1.0, 2, 2),
         "restore": (7 / 6, "green", 0.5, 1, 2),

@@ -20,6 +20,7 @@ from alembic.script import ScriptDirectory
 
 from connectors.records import REJECTED_COLUMNS, SCHEMAS, empty_frame, normalise_frame
 from pipelines.config import parse_config_text
+from scoring.completeness import COMPLETENESS_COLUMNS
 from scoring.dictionary import METRICS, dictionary_frame
 from scoring.metrics import METRIC_COLUMNS, derive_metrics
 from scoring.scorecard import KPI_SCORE_COLUMNS, NODE_SCORE_COLUMNS, score
@@ -79,9 +80,9 @@ def count(wh: Warehouse, table: str) -> int:
 
 
 def test_table_columns_follow_the_scoring_frames_and_record_schemas():
-    assert [c.name for c in metric_values.columns] == [*METRIC_COLUMNS, "computed_at"]
-    assert [c.name for c in kpi_scores.columns] == [*KPI_SCORE_COLUMNS, "computed_at"]
-    assert [c.name for c in node_scores.columns] == [*NODE_SCORE_COLUMNS, "computed_at"]
+    assert [c.name for c in metric_values.columns] == [*METRIC_COLUMNS, "computed_at", *COMPLETENESS_COLUMNS]
+    assert [c.name for c in kpi_scores.columns] == [*KPI_SCORE_COLUMNS, "computed_at", *COMPLETENESS_COLUMNS]
+    assert [c.name for c in node_scores.columns] == [*NODE_SCORE_COLUMNS, "computed_at", *COMPLETENESS_COLUMNS]
     for kind, table in FACT_TABLES.items():
         assert [c.name for c in table.columns] == [c.name for c in SCHEMAS[kind]] + ["raw", "loaded_at"]
     assert set(dictionary_frame().columns) == {c.name for c in metric_dictionary.columns}

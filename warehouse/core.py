@@ -13,7 +13,6 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import URL
 
-from scoring.metrics import METRIC_COLUMNS
 from warehouse import bulk, prepare
 from warehouse.bulk import UpsertResult
 from warehouse.engine import create_warehouse_engine, sqlite_in_memory
@@ -21,6 +20,7 @@ from warehouse.errors import WarehouseError
 from warehouse.frames import from_db, utc_series
 from warehouse.migrate import WRITE_OPTION, current_version, head_version, upgrade
 from warehouse.schema import (
+    COMPLETENESS,
     FACT_KEY,
     FACT_TABLES,
     TABLES,
@@ -253,7 +253,8 @@ class Warehouse:
         rows now stored for those periods.
         """
         starts = prepare.period_starts(period_starts)
-        rows = prepare.derived_rows(metric_values, frame, METRIC_COLUMNS, starts, _now(), {"grain": grain})
+        rows = prepare.derived_rows(metric_values, frame, _derived_columns(metric_values, frame), starts, _now(),
+                                    {"grain": grain})  # fmt: skip
         with self._writing(metric_values) as conn:
             bulk.replace_slice(conn, metric_values, rows, _period_slices(metric_values, starts, grain=grain))
         return len(rows)
@@ -269,7 +270,7 @@ class Warehouse:
         computed_at = _now()
         frames = [(kpi_scores_table, kpi_scores), (node_scores_table, node_scores)]
         prepared = [
-            (table, prepare.derived_rows(table, frame, _score_columns(table), starts, computed_at,
+            (table, prepare.derived_rows(table, frame, _derived_columns(table, frame), starts, computed_at,
                                          {"scorecard": scorecard}))
             for table, frame in frames
         ]  # fmt: skip
@@ -277,6 +278,17 @@ class Warehouse:
             for table, rows in prepared:
                 bulk.replace_slice(conn, table, rows, _period_slices(table, starts, scorecard=scorecard))
         return len(prepared[0][1]), len(prepared[1][1])
+
+    def incomplete_periods(self, table: str, ended_by: Any, **equal: str) -> pd.DatetimeIndex:
+        """Period starts of `table` (metric_values, kpi_scores, node_scores) with rows not marked complete whose
+        period had ended by `ended_by`, among the rows with the `equal` column values (grain, scorecard)."""
+        derived = TABLES[table]
+        where = [derived.c[name] == value for name, value in equal.items()]
+        statement = (sa.select(derived.c.period_start).distinct()
+                     .where(*where, derived.c.complete.is_not(True), derived.c.period_end <= _timestamp(ended_by)))
+        with self.engine.connect() as conn:
+            starts = conn.execute(statement).scalars().all()
+        return pd.DatetimeIndex(utc_series(pd.Series(starts, dtype=object))).sort_values()
 
     def write_metric_dictionary(self, frame: pd.DataFrame) -> int:
         """Replace the metric_dictionary by `frame` (scoring.dictionary.dictionary_frame()); returns rows written."""
@@ -340,14 +352,24 @@ class Warehouse:
         with self.engine.connect() as conn:
             return conn.execute(statement).scalar_one_or_none()
 
-    def set_cursor(self, source: str, kind: str, cursor: str) -> None:
+    def get_covered(self, source: str, kind: str) -> str | None:
+        """sync_state.covered of (source, kind): the windows read so far, as stored (None if there are none)."""
+        statement = sa.select(sync_state.c.covered).where(sync_state.c.source == source, sync_state.c.kind == kind)
+        with self.engine.connect() as conn:
+            return conn.execute(statement).scalar_one_or_none()
+
+    def set_cursor(self, source: str, kind: str, cursor: str | None, covered: str | None = None) -> None:
+        """Store (source, kind)'s cursor and, when given, the windows it has read (`covered`, kept otherwise)."""
         values = {"source": source, "kind": kind, "cursor": cursor, "updated_at": _now()}
+        changed = {"cursor", "updated_at"}
+        if covered is not None:
+            values["covered"] = covered
+            changed.add("covered")
         with self._writing() as conn:
             insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
             statement = insert(sync_state).values(values)
             conn.execute(statement.on_conflict_do_update(
-                index_elements=["source", "kind"],
-                set_={"cursor": statement.excluded.cursor, "updated_at": statement.excluded.updated_at},
+                index_elements=["source", "kind"], set_={name: statement.excluded[name] for name in sorted(changed)},
             ))  # fmt: skip
 
     # --- any table ------------------------------------------------------------------------
@@ -395,8 +417,11 @@ def _alert_rows(scorecard: str, alerts: pd.DataFrame) -> list[dict[str, Any]]:
     return frame.to_dict("records")
 
 
-def _score_columns(table: sa.Table) -> list[str]:
-    return [c.name for c in table.columns if c.name != "computed_at"]
+def _derived_columns(table: sa.Table, frame: pd.DataFrame) -> list[str]:
+    """The columns a derived frame must bring: every one but computed_at; what its period covers
+    (schema.COMPLETENESS) when it says (a frame that does not leaves them empty: unknown)."""
+    return [c.name for c in table.columns
+            if c.name != "computed_at" and (c.name not in COMPLETENESS or c.name in frame.columns)]  # fmt: skip
 
 
 def _timestamp(value: Any) -> datetime:

@@ -84,6 +84,18 @@ def _fact_table(kind: str) -> sa.Table:
 
 FACT_TABLES: dict[str, sa.Table] = {kind: _fact_table(kind) for kind in KINDS}
 
+
+def _completeness_columns() -> list[sa.Column]:
+    """What a derived row's period covers (scoring.completeness): added by migration 0004, so after computed_at."""
+    return [
+        sa.Column("complete", sa.Boolean, comment="true when the period had ended and every source's loaded history "
+                  "covered all of it; false: running or partial"),
+        sa.Column("data_from", UTCDateTime(), comment="first instant of the period the loaded data covers, UTC"),
+        sa.Column("data_to", UTCDateTime(), comment="end of what the loaded data covers in the period, UTC "
+                  "(the period's end once covered to it; the run's as-of instant while it runs)"),
+    ]
+
+
 metric_values = sa.Table(
     "metric_values",
     metadata,
@@ -96,6 +108,7 @@ metric_values = sa.Table(
     sa.Column("unit", Text),
     sa.Column("sample_size", BigInt, nullable=False),
     sa.Column("computed_at", UTCDateTime(), nullable=False),
+    *_completeness_columns(),
     sa.PrimaryKeyConstraint("metric", "service", "grain", "period_start", name="pk_metric_values"),
     sa.Index("ix_metric_values_grain_period_start", "grain", "period_start"),
     sa.Index("ix_metric_values_service_period_start", "service", "period_start"),
@@ -129,6 +142,7 @@ kpi_scores = sa.Table(
     sa.Column("weight", Double),
     sa.Column("owner", Text),
     sa.Column("computed_at", UTCDateTime(), nullable=False),
+    *_completeness_columns(),
     sa.PrimaryKeyConstraint("scorecard", "kpi_id", "period_start", name="pk_kpi_scores"),
     sa.Index("ix_kpi_scores_kpi_id_period_start", "kpi_id", "period_start"),
     sa.Index("ix_kpi_scores_scorecard_period_start", "scorecard", "period_start"),
@@ -153,6 +167,7 @@ node_scores = sa.Table(
     sa.Column("rollup", Text),
     sa.Column("owner", Text),
     sa.Column("computed_at", UTCDateTime(), nullable=False),
+    *_completeness_columns(),
     sa.PrimaryKeyConstraint("scorecard", "node_type", "node_id", "period_start", name="pk_node_scores"),
     sa.Index("ix_node_scores_scorecard_period_start", "scorecard", "period_start"),
 )
@@ -194,6 +209,7 @@ sync_state = sa.Table(
     sa.Column("kind", Text, nullable=False),
     sa.Column("cursor", Text),
     sa.Column("updated_at", UTCDateTime(), nullable=False),
+    sa.Column("covered", Text, comment="the windows read so far, merged: a JSON list of [start, end) UTC pairs"),
     sa.PrimaryKeyConstraint("source", "kind", name="pk_sync_state"),
 )
 
@@ -254,11 +270,14 @@ def _view(name: str, columns: list[sa.Column], *more: tuple[str, sa.types.TypeEn
     return sa.table(name, *(sa.column(c.name, c.type) for c in columns), *(sa.column(n, t) for n, t in more))
 
 
-_KPI_COLUMNS = list(kpi_scores.columns)
+COMPLETENESS = ("complete", "data_from", "data_to")
+_KPI_COLUMNS = [c for c in kpi_scores.columns if c.name not in COMPLETENESS]
+_METRIC_COLUMNS = [c for c in metric_values.columns if c.name not in COMPLETENESS]
 _NODE_FIELDS = [(f"{level}_{field}", column_type) for level in ("perspective", "objective", "scorecard")
                 for field, column_type in (("name", Text()), ("score", Double()), ("status", Text()),
                                            ("coverage", Double()))]  # fmt: skip
 _PERIOD_STATE = [("period_ended", sa.Boolean()), ("periods_ago", BigInt())]
+_COMPLETE = [("complete", sa.Boolean()), ("data_from", UTCDateTime()), ("data_to", UTCDateTime())]  # last: 0004
 
 
 def _typed(table: sa.Table, names: str) -> list[tuple[str, sa.types.TypeEngine]]:
@@ -273,25 +292,26 @@ _HEALTH_FIGURES = [
                                     "open_failure_incidents", "deployment_rework_rate")),
 ]  # fmt: skip
 
-# Views for BI (warehouse/README.md, docs/bi.md); created by the migrations (0001, 0003).
+# Views for BI (warehouse/README.md, docs/bi.md); created by the migrations (0001, 0003, 0004), columns in their order.
 VIEWS: dict[str, sa.TableClause] = {
-    "kpi_history": _view("kpi_history", _KPI_COLUMNS),
-    "scorecard_latest": _view("scorecard_latest", _KPI_COLUMNS, *_NODE_FIELDS),
+    "kpi_history": _view("kpi_history", _KPI_COLUMNS, *_COMPLETE),
+    "scorecard_latest": _view("scorecard_latest", _KPI_COLUMNS, *_NODE_FIELDS, *_COMPLETE),
     "scorecard_periods": _view("scorecard_periods", [], *_typed(kpi_scores, "scorecard period_start period_end"),
-                               *_PERIOD_STATE, ("computed_at", UTCDateTime())),
+                               *_PERIOD_STATE, ("computed_at", UTCDateTime()), *_COMPLETE),
     "metric_periods": _view("metric_periods", [], *_typed(metric_values, "grain period_start period_end"),
-                            *_PERIOD_STATE, ("computed_at", UTCDateTime())),
-    "metric_latest": _view("metric_latest", list(metric_values.columns)),
+                            *_PERIOD_STATE, ("computed_at", UTCDateTime()), *_COMPLETE),
+    "metric_latest": _view("metric_latest", _METRIC_COLUMNS, *_COMPLETE),
     "service_health_history": _view("service_health_history", [],
                                     *_typed(metric_values, "service grain period_start period_end"), *_PERIOD_STATE,
-                                    *_HEALTH_FIGURES),
+                                    *_HEALTH_FIGURES, *_COMPLETE),
     "service_health": _view("service_health", [], *_typed(metric_values, "service grain period_start period_end"),
-                            _PERIOD_STATE[0], *_HEALTH_FIGURES),
-    "kpi_status_history": _view("kpi_status_history", _KPI_COLUMNS, *_PERIOD_STATE, ("status_rank", BigInt())),
+                            _PERIOD_STATE[0], *_HEALTH_FIGURES, *_COMPLETE),
+    "kpi_status_history": _view("kpi_status_history", _KPI_COLUMNS, *_PERIOD_STATE, ("status_rank", BigInt()),
+                                *_COMPLETE),
     "dora_band_history": _view("dora_band_history", [],
                                *_typed(kpi_scores, "scorecard kpi_id kpi_name metric unit period_start period_end"),
                                *_PERIOD_STATE, *_typed(kpi_scores, "value status dora_band"),
-                               ("dora_band_rank", BigInt()), *_typed(kpi_scores, "owner")),
+                               ("dora_band_rank", BigInt()), *_typed(kpi_scores, "owner"), *_COMPLETE),
 }
 # The order `Warehouse.read_table` gives each view's rows in (a view has no primary key of its own).
 VIEW_KEYS: dict[str, list[str]] = {

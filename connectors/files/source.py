@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.base import SourceBatch, SourceContext, SourceError, empty_batch, in_window, record_times
+from connectors.base import SourceBatch, SourceContext, SourceError, empty_batch, in_window, record_times, utc
 from connectors.files.config import FilesConfig
 from connectors.files.read import FileRecords, InputFileError, read_records
 from connectors.records import KINDS
@@ -30,15 +30,27 @@ class FilesSource:
         for kind in self.paths:
             self._records(kind)
 
+    @property
+    def kinds(self) -> tuple[str, ...]:
+        """The record kinds it reads: those with a file."""
+        return tuple(kind for kind in KINDS if kind in self.paths)
+
     def fetch(self, kind: str, start: pd.Timestamp, end: pd.Timestamp, cursor: str | None = None) -> SourceBatch:
-        """The file's records updated in the window; files need no cursor (each run reads the whole file)."""
+        """The file's records updated in the window; files need no cursor (each run reads the whole file).
+
+        A file's history starts on its records' own first day: the window is covered from then on."""
         if kind not in self.paths:
             return empty_batch(kind)
         records = self._records(kind)
-        good = records.good[in_window(record_times(records.good, kind), start, end)]
+        times = record_times(records.good, kind)
+        good = records.good[in_window(times, start, end)]
         # the file's count, whatever the window: the export holds them, and the later row was kept
-        return SourceBatch(good.reset_index(drop=True), _rejected_in_window(records.rejected, kind, start, end),
-                           records.conflicting_duplicates)  # fmt: skip
+        batch = SourceBatch(good.reset_index(drop=True), _rejected_in_window(records.rejected, kind, start, end),
+                            records.conflicting_duplicates)  # fmt: skip
+        first_day = times.min().floor("D") if times.notna().any() else utc(start)
+        if utc(end) > max(utc(start), first_day):
+            batch.covered = (max(utc(start), first_day), utc(end))
+        return batch
 
     def _records(self, kind: str) -> FileRecords:
         path = self.paths[kind]

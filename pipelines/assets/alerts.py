@@ -1,8 +1,9 @@
 """kpi_alerts: the escalations of the review period under review (scoring.escalation), recorded in alerts_sent and
 posted once to the alert webhook; the `escalations` check fails while that period has any.
 
-Which period: the latest review period that had ENDED by the run's as-of instant (its window's end, capped at now),
-as the scorecard view picks it (pipelines.views.scorecard.latest_period); before any period has ended, none. Only
+Which period: the latest COMPLETE review period by the run's as-of instant (its window's end, capped at now: ended,
+and covered from its first day by every source), as the scorecard view picks it (pipelines.views.scorecard
+.latest_period); before any period is complete, none. Only
 that one period is looked at, so a backfill over two years raises the alerts of its last ended period, not of every
 period in it.
 
@@ -31,6 +32,7 @@ from pipelines.partitions import DAILY, SINGLE_RUN
 from pipelines.resources import AlertWebhookResource, ProgressReporter, ScorecardConfigResource, WarehouseResource
 from pipelines.views.formats import format_number
 from pipelines.views.scorecard import latest_period
+from scoring.completeness import complete_periods
 from scoring.config import ESCALATION_TRIGGERS
 from scoring.escalation import ESCALATION_COLUMNS, escalations
 
@@ -40,8 +42,10 @@ RETRY_NOTE = "the next run retries"
 
 
 def review_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp) -> pd.Timestamp | None:
-    """The period the alerts are about: the latest that had ended by `as_of` (latest_period over the ended ones)."""
-    return latest_period(kpi_scores[kpi_scores["period_end"] <= as_of], as_of)
+    """The period the alerts are about: the latest complete one by `as_of` (latest_period over the complete ones:
+    a running or partial period is never alerted on)."""
+    complete = kpi_scores["period_start"].isin(complete_periods(kpi_scores)) & (kpi_scores["period_end"] <= as_of)
+    return latest_period(kpi_scores[complete], as_of)
 
 
 def alert_messages(found: pd.DataFrame) -> list[str]:

@@ -12,10 +12,12 @@ from dagster import (
     asset,
 )
 
+from connectors.base import SourceBatch
 from connectors.records import KINDS
 from pipelines.assets.scope import FACTS_GROUP, Scope, open_scope, window_metadata
 from pipelines.partitions import DAILY, SINGLE_RUN
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
+from scoring.completeness import coverage_from_text, coverage_text, with_window
 
 REJECTED_SHARE_WARN = 0.05  # the rejected_share check warns above this share of the rows read
 
@@ -45,8 +47,7 @@ def load_facts(scope: Scope, kind: str) -> dict[str, int]:
         batch = source.fetch(kind, scope.start, scope.end, cursor)
         result = scope.warehouse.upsert_facts(kind, batch.good)
         counts["rejected_new"] += scope.warehouse.write_rejected(kind, batch.rejected, source=source.name)
-        if batch.cursor is not None and batch.cursor != cursor:  # only once its records have landed
-            scope.warehouse.set_cursor(source.name, kind, batch.cursor)
+        record_read(scope, source.name, kind, cursor, batch)  # only once its records have landed
         counts["read"] += batch.read
         counts["rejected"] += len(batch.rejected)
         counts["same_time_conflicts"] += batch.same_time_conflicts
@@ -54,6 +55,17 @@ def load_facts(scope: Scope, kind: str) -> dict[str, int]:
         counts["updated"] += result.updated
         counts["unchanged"] += result.unchanged
     return counts
+
+
+def record_read(scope: Scope, source: str, kind: str, cursor: str | None, batch: SourceBatch) -> None:
+    """Keep in sync_state how far the source has read `kind` (its cursor) and the windows it has covered."""
+    stored = scope.warehouse.get_covered(source, kind)
+    covered = stored
+    if batch.covered is not None:
+        covered = coverage_text(with_window(coverage_from_text(stored), *batch.covered))
+    new_cursor = batch.cursor if batch.cursor is not None else cursor
+    if new_cursor != cursor or covered != stored:
+        scope.warehouse.set_cursor(source, kind, new_cursor, covered)
 
 
 def fact_asset(kind: str):

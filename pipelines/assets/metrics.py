@@ -1,4 +1,5 @@
-"""metric_values (every week, month and review period the window's records touch) and the metric dictionary."""
+"""metric_values (every week, month and review period the window's records touch, and every stored one that had
+ended but was not complete when written: it may be whole now) and the metric dictionary."""
 
 from dagster import AssetExecutionContext, MaterializeResult, ResourceParam, asset
 
@@ -7,6 +8,7 @@ from pipelines.assets.scope import SCORECARD_GROUP, Scope, open_scope, window_me
 from pipelines.incremental import derive_touched, metric_grains, touched_periods, updated_records
 from pipelines.partitions import DAILY, SINGLE_RUN
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
+from scoring.completeness import with_completeness
 from scoring.dictionary import dictionary_frame
 
 
@@ -37,8 +39,10 @@ def write_metric_values(scope: Scope) -> dict[str, int]:
     updated = updated_records(facts, scope.start, scope.end)
     counts = {"rows_written": 0, "records_updated": sum(len(frame) for frame in updated.values())}
     for grain in metric_grains(scope.config):
-        periods = touched_periods(updated, grain, scope.start, scope.end, scope.as_of)
-        values = derive_touched(facts, scope.config, grain, periods, scope.as_of)
+        periods = touched_periods(updated, grain, scope.start, scope.end, scope.as_of).union(
+            scope.warehouse.incomplete_periods("metric_values", scope.as_of, grain=grain))
+        values = with_completeness(derive_touched(facts, scope.config, grain, periods, scope.as_of),
+                                   scope.completeness(periods, grain))  # fmt: skip
         counts["rows_written"] += scope.warehouse.replace_metric_values(values, grain, list(periods))
         counts[f"{grain}_periods"] = len(periods)
     return counts

@@ -6,6 +6,7 @@ The warehouse is the hand-over between assets: no asset output goes through an I
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
+from functools import cached_property
 
 import pandas as pd
 from dagster import AssetExecutionContext
@@ -14,7 +15,8 @@ from connectors.base import Source
 from pipelines import clock
 from pipelines.config import Config
 from pipelines.resources import ScorecardConfigResource, WarehouseResource
-from scoring.periods import utc
+from scoring.completeness import common_coverage, coverage_from_text, period_completeness
+from scoring.periods import shift_periods, utc
 from warehouse import Warehouse
 
 FACTS_GROUP, SCORECARD_GROUP = "facts", "scorecard"
@@ -34,6 +36,22 @@ class Scope:
     def as_of(self) -> pd.Timestamp:
         """The instant the run computes as of: its window's end, capped at now. The same run gives the same rows."""
         return min(self.end, clock.now())
+
+    @cached_property
+    def coverage(self) -> pd.DataFrame | None:
+        """The stretches of time every configured source has read all of its kinds for (sync_state.covered);
+        None when no source reads records (then every period that has ended is complete)."""
+        feeds = [coverage_from_text(self.warehouse.get_covered(source.name, kind))
+                 for source in self.sources for kind in source.kinds]  # fmt: skip
+        return common_coverage(feeds)
+
+    def completeness(self, periods: pd.DatetimeIndex, grain: str) -> pd.DataFrame:
+        """period_start, period_end, complete, data_from and data_to of the `grain` periods starting at `periods`,
+        as of this run (README "Complete periods")."""
+        starts = pd.DatetimeIndex(periods)
+        ends = pd.DatetimeIndex(shift_periods(starts.tz_convert("UTC").tz_localize(None).to_numpy(), grain))
+        table = pd.DataFrame({"period_start": starts, "period_end": ends.tz_localize("UTC")})
+        return period_completeness(table, self.coverage, self.as_of)
 
 
 @contextmanager

@@ -1,4 +1,5 @@
-"""kpi_scores and node_scores: the review periods the window's records touch, and the period after each."""
+"""kpi_scores and node_scores: the review periods the window's records touch, the stored ones that had ended but
+were not complete when scored (they may be whole now), and the period after each."""
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, ResourceParam, multi_asset
@@ -6,11 +7,11 @@ from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, Resourc
 from connectors.files.manual import empty_values, read_manual_values
 from connectors.records import KINDS
 from pipelines.assets.scope import SCORECARD_GROUP, Scope, open_scope, window_metadata
-from pipelines.config import Config
 from pipelines.derive import current_period_start
 from pipelines.incremental import next_periods, periods_to_score, review_period_values, touched_periods
 from pipelines.partitions import DAILY, SINGLE_RUN
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
+from scoring.completeness import complete_periods, with_completeness
 from scoring.scorecard import kpi_values_from_metrics, score
 
 
@@ -25,16 +26,19 @@ def manual_values(scope: Scope, scorecard: ScorecardConfigResource) -> pd.DataFr
 
 
 def score_periods(
-    config: Config, metric_rows: pd.DataFrame, manual: pd.DataFrame, periods: pd.DatetimeIndex
+    scope: Scope, metric_rows: pd.DataFrame, manual: pd.DataFrame, periods: pd.DatetimeIndex
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """(kpi_scores, node_scores) of `periods`, scored with the previous periods' values for the trend."""
+    """(kpi_scores, node_scores) of `periods`, scored with the previous periods' values for the trend (between
+    complete periods only), each row with what its period covers."""
+    config = scope.config
     grain = config.scorecard.review_period
     with_previous = periods.union(next_periods(periods, grain, -1))
+    completeness = scope.completeness(with_previous, grain)
     values = kpi_values_from_metrics(config.scorecard, review_period_values(metric_rows, grain, with_previous), manual)
     values = values[values["period_start"].isin(with_previous)]
-    kpi_scores, node_scores = score(config.scorecard, values)
-    return (kpi_scores[kpi_scores["period_start"].isin(periods)].reset_index(drop=True),
-            node_scores[node_scores["period_start"].isin(periods)].reset_index(drop=True))  # fmt: skip
+    kpi_scores, node_scores = score(config.scorecard, values, complete_periods(completeness))
+    return tuple(with_completeness(frame[frame["period_start"].isin(periods)], completeness).reset_index(drop=True)
+                 for frame in (kpi_scores, node_scores))  # fmt: skip
 
 
 @multi_asset(
@@ -68,9 +72,10 @@ def write_scores(scope: Scope, manual: pd.DataFrame) -> tuple[int, int, pd.Datet
     """Score and replace the touched review periods and the next ones: (kpi rows, node rows, periods scored)."""
     grain = scope.config.scorecard.review_period
     updated = {kind: scope.warehouse.read_facts_updated(kind, scope.start, scope.end) for kind in KINDS}
-    periods = periods_to_score(touched_periods(updated, grain, scope.start, scope.end, scope.as_of), grain,
-                               scope.as_of)  # fmt: skip
-    kpi_scores, node_scores = score_periods(scope.config, scope.warehouse.read_table("metric_values"), manual, periods)
+    touched = touched_periods(updated, grain, scope.start, scope.end, scope.as_of)
+    incomplete = scope.warehouse.incomplete_periods("kpi_scores", scope.as_of, scorecard=scope.config.scorecard.name)
+    periods = periods_to_score(touched.union(incomplete), grain, scope.as_of)
+    kpi_scores, node_scores = score_periods(scope, scope.warehouse.read_table("metric_values"), manual, periods)
     scored = pd.DatetimeIndex(kpi_scores["period_start"].unique())
     kpi_count, node_count = scope.warehouse.replace_scores(scope.config.scorecard.name, kpi_scores, node_scores,
                                                            list(scored))  # fmt: skip

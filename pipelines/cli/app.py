@@ -27,8 +27,9 @@ from pipelines.derive import (
     score_scorecard,
 )
 from pipelines.settings import known_services, with_files_source
-from pipelines.views.scorecard import in_config_order
+from pipelines.views.scorecard import in_config_order, latest_period
 from pipelines.views.terminal import metrics_table, print_table, scorecard_table
+from scoring.completeness import COMPLETENESS_COLUMNS
 from scoring.config import ConfigError
 from scoring.dictionary import METRICS
 from scoring.metrics import METRIC_COLUMNS
@@ -248,8 +249,9 @@ def _check_kpi_ids(manual: pd.DataFrame, config, values_path: Path | None) -> No
 
 def _print_scores(kpi_scores: pd.DataFrame, node_scores: pd.DataFrame, output: Format, nodes: bool,
                   as_of: pd.Timestamp) -> None:
-    kpi_rows = records(kpi_scores, KPI_JSON_COLUMNS, fractions=["performance"])
-    node_rows = records(node_scores, NODE_JSON_COLUMNS, fractions=["score", "coverage"])
+    covers = [column for column in COMPLETENESS_COLUMNS if column in kpi_scores.columns]  # stored rows say it
+    kpi_rows = records(kpi_scores, [*KPI_JSON_COLUMNS, *covers], fractions=["performance"])
+    node_rows = records(node_scores, [*NODE_JSON_COLUMNS, *covers], fractions=["score", "coverage"])
     if output is Format.json:
         emit(to_json({"kpis": kpi_rows, "nodes": node_rows}))
     elif output is Format.csv:
@@ -422,10 +424,13 @@ def _last_days(days: int, date_to: str | None) -> tuple[date, date]:
 def show(
     config: RunConfigOpt = None,
     period: Annotated[str | None, typer.Option("--period", help="A day in the period to show (default: the latest "
-                                                                "that has ended).")] = None,
+                                                                "complete one).")] = None,
     output: FormatOpt = Format.table,
+    every_period: Annotated[bool, typer.Option("--all", help="Every stored period (json and csv; the table shows "
+                                                             "the latest complete one).")] = False,
 ) -> None:
-    """Print the scored scorecard from the warehouse (what `run` and `backfill` wrote)."""
+    """Print the scored scorecard from the warehouse (what `run` and `backfill` wrote): the period the table shows,
+    in every format, unless --all."""
     from pipelines.resources import ScorecardConfigResource, WarehouseResource
     from warehouse import Warehouse, WarehouseError
 
@@ -449,6 +454,10 @@ def show(
         node_scores = node_scores[node_scores["period_start"].isin(kpi_scores["period_start"])]
         if kpi_scores.empty:
             raise fail(f"--period {period}: no scores for that period in the warehouse")
+    elif not every_period:
+        shown = latest_period(kpi_scores, current_time())
+        kpi_scores = kpi_scores[kpi_scores["period_start"] == shown]
+        node_scores = node_scores[node_scores["period_start"] == shown]
     kpi_scores, node_scores = in_config_order(scorecard_config.scorecard, kpi_scores, node_scores)
     _print_scores(kpi_scores, node_scores, output, False, current_time())
 

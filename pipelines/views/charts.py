@@ -14,11 +14,13 @@ import altair as alt
 import pandas as pd
 
 from pipelines.views.formats import format_number, status_word
+from pipelines.views.scorecard import period_covers
 from scoring.scorecard import KPI_STATUSES
 
 STATUS_COLOURS = {"blue": "#1f5fbf", "green": "#2e7d32", "amber": "#b26a00", "red": "#c62828", "no_data": "#8a8a8a"}
 # The shapes of the status marks (pipelines.views.formats.STATUS_MARKS): a point is not told by its colour alone.
 STATUS_SHAPES = {"blue": "diamond", "green": "circle", "amber": "triangle-up", "red": "square", "no_data": "cross"}
+COMPLETE = "complete period"
 LIMITS = ("threshold", "target", "stretch")
 LIMIT_DASHES = {"threshold": [2, 2], "target": [6, 3], "stretch": [1, 0]}
 AXIS_FORMATS = {"day": "%d %b", "week": "%d %b", "month": "%b %Y"}
@@ -53,7 +55,9 @@ def kpi_trend_chart(history: pd.DataFrame, review_period: str) -> dict:
         "period": points["period_start"].dt.strftime("%Y-%m-%d"),
         "value": points["value"], "shown": points["value"].map(lambda value: format_number(value, unit)),
         "status": points["status"], "word": points["status"].map(status_word),
+        "covers": _covers(points),
     })  # fmt: skip
+    points["fill"] = points["covers"].eq(COMPLETE).astype(float)
     low, high = _domain(history)
     x_scale = alt.Scale(type="utc")  # the bands span every period, start to end: they set the domain
     x_axis = alt.Axis(title=None, format=AXIS_FORMATS[review_period], labelAngle=0, tickCount=6)
@@ -72,14 +76,24 @@ def kpi_trend_chart(history: pd.DataFrame, review_period: str) -> dict:
     )
     values = alt.Chart(points).encode(x="middle:T", y="value:Q")
     line = values.mark_line(color="#333", clip=True)
-    marks = values.mark_point(filled=True, size=70, opacity=1, clip=True).encode(
+    # A running or partial period's point is hollow: its figure covers only part of the period.
+    marks = values.mark_point(filled=True, size=70, opacity=1, strokeWidth=2, clip=True).encode(
         color=alt.Color("status:N", scale=status_scale(), legend=None),
+        stroke=alt.Stroke("status:N", scale=status_scale(), legend=None),
+        fillOpacity=alt.FillOpacity("fill:Q", scale=None),
         shape=alt.Shape("status:N", scale=alt.Scale(domain=list(STATUS_SHAPES), range=list(STATUS_SHAPES.values())),
                         legend=None),
-        tooltip=[alt.Tooltip("period:N"), alt.Tooltip("shown:N", title="value"), alt.Tooltip("word:N", title="status")],
+        tooltip=[alt.Tooltip("period:N"), alt.Tooltip("shown:N", title="value"), alt.Tooltip("word:N", title="status"),
+                 alt.Tooltip("covers:N", title="covers")],
     )
     chart = alt.layer(bands, limits, line, marks).properties(**TREND_SIZE)
     return chart.configure_view(stroke=None).to_dict(validate=False)  # the tests validate; here it costs 2 s a report
+
+
+def _covers(points: pd.DataFrame) -> pd.Series:
+    """Each point's period_covers text, COMPLETE for a complete period."""
+    covered = points.apply(lambda row: period_covers(row), axis=1) if len(points) else pd.Series(dtype=object)
+    return covered.replace("", COMPLETE)
 
 
 def band_rows(history: pd.DataFrame, low: float, high: float) -> pd.DataFrame:

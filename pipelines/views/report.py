@@ -15,8 +15,9 @@ import pandas as pd
 
 from pipelines.views.charts import kpi_trend_chart
 from pipelines.views.formats import MISSING, format_fraction, format_number, status_word, trend_text
-from pipelines.views.scorecard import in_config_order, latest_period
+from pipelines.views.scorecard import in_config_order, latest_period, period_covers
 from pipelines.views.strategy_map import StrategyMap, strategy_map
+from scoring.completeness import complete_periods
 from scoring.config import ScorecardConfig
 from scoring.dictionary import METRICS, dictionary_frame
 from scoring.review import OPEN_ACTION_STATUSES, overdue
@@ -194,6 +195,7 @@ class Report:
     period_start: pd.Timestamp
     period_end: pd.Timestamp
     period_label: str
+    covers: str  # what the period's figures cover: "" when complete, else "running: 6 of 31 days", "partial: ..."
     previous_label: str | None
     as_of: pd.Timestamp
     overall: Figure
@@ -268,6 +270,7 @@ def build_report(frames: ReportFrames, scorecard: ScorecardConfig, as_of: pd.Tim
         period_start=period,
         period_end=period_end,
         period_label=period_label(period, scorecard.review_period),
+        covers=_covers(nodes),
         previous_label=period_label(previous, scorecard.review_period) if previous is not None else None,
         as_of=as_of,
         overall=_figure(_scorecard_row(nodes)),
@@ -289,9 +292,17 @@ def build_report(frames: ReportFrames, scorecard: ScorecardConfig, as_of: pd.Tim
 
 
 def _previous_period(kpi_scores: pd.DataFrame, period: pd.Timestamp) -> pd.Timestamp | None:
-    """The latest scored period before `period` (what "changed since" compares with), None for the first."""
+    """The latest complete period before `period` (what "changed since" compares with: a partial one would show
+    moves that are only missing days), None when there is none."""
     earlier = kpi_scores.loc[kpi_scores["period_start"] < period, "period_start"]
+    earlier = earlier[earlier.isin(complete_periods(kpi_scores))]
     return earlier.max() if len(earlier) else None
+
+
+def _covers(nodes: pd.DataFrame) -> str:
+    """period_covers of the scorecard's own row (every row of a period covers the same)."""
+    top = nodes[nodes["node_type"] == "scorecard"]
+    return period_covers(top.iloc[0]) if len(top) else ""
 
 
 def _of_period(frames: ReportFrames, period: pd.Timestamp | None) -> tuple[pd.DataFrame, pd.DataFrame]:

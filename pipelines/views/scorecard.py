@@ -4,6 +4,8 @@ of the config file (perspectives → objectives → KPIs).
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import pandas as pd
 
 from scoring.config import ScorecardConfig
@@ -11,14 +13,38 @@ from scoring.scorecard import kpi_table, node_table
 
 
 def latest_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Timestamp | None:
-    """The period to show: the latest with a value that had ended by `as_of` (a period still running
-    holds partial counts), else the latest with a value, else the latest of all."""
+    """The period to show: the latest complete one with a value (README "Complete periods"); else the latest with
+    a value that had ended by `as_of` (partial); else the latest with a value (running); else the latest of all.
+    Rows that do not say whether they are complete (scored from a file) count as complete once ended."""
     scored = kpi_scores[kpi_scores["value"].notna()]
     ended = scored[scored["period_end"] <= as_of] if as_of is not None else scored.iloc[0:0]
-    for candidates in (ended, scored, kpi_scores):
+    complete = scored[scored["complete"].eq(True)] if "complete" in scored.columns else ended
+    for candidates in (complete, ended, scored, kpi_scores):
         if len(candidates):
             return candidates["period_start"].max()
     return None
+
+
+def period_covers(row: Mapping[str, object]) -> str:
+    """What a period's figures cover, for a row with period_start, period_end, complete, data_from and data_to:
+    "" when complete (or when the row does not say), else "running: 7 of 31 days", "partial: data from
+    2026-09-08", or both, or "partial: no data loaded for it"."""
+    complete = row.get("complete")
+    if complete is None or pd.isna(complete) or bool(complete):
+        return ""
+    start, end = pd.Timestamp(row["period_start"]), pd.Timestamp(row["period_end"])
+    data_from, data_to = row.get("data_from"), row.get("data_to")
+    if data_from is None or pd.isna(data_from) or data_to is None or pd.isna(data_to):
+        return "partial: no data loaded for it"
+    data_from, data_to = pd.Timestamp(data_from), pd.Timestamp(data_to)
+    parts = []
+    if data_to < end:
+        covered = (data_to - data_from) // pd.Timedelta(days=1)
+        parts.append(f"running: {covered} of {(end - start).days} days" if data_from == start
+                     else f"running: {covered} of {(end - start).days} days, data from {data_from:%Y-%m-%d}")
+    elif data_from > start:
+        parts.append(f"partial: data from {data_from:%Y-%m-%d}")
+    return "; ".join(parts) or "partial"
 
 
 def in_config_order(

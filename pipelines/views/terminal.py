@@ -11,7 +11,7 @@ from rich.table import Table
 from rich.text import Text
 
 from pipelines.views.formats import format_fraction, format_number, status_word, trend_text
-from pipelines.views.scorecard import latest_period
+from pipelines.views.scorecard import latest_period, period_covers
 
 STATUS_STYLES = {"blue": "bold blue", "green": "green", "amber": "yellow", "red": "bold red", "no_data": "dim"}
 PIPED_WIDTH = 160  # a piped table goes to a file or a pager, not an 80-column terminal
@@ -78,8 +78,9 @@ def _title(kpi_scores: pd.DataFrame, scorecard_row: pd.DataFrame, period: pd.Tim
     if scorecard_row.empty:
         return f"{name} — period starting {when}"
     row = scorecard_row.iloc[0]
-    return (f"{name} — period starting {when}: score {format_fraction(row['score'])}, "
-            f"{row['status']}, coverage {format_fraction(row['coverage'])}")
+    label = period_covers(row)
+    return (f"{name} — period starting {when}{f' ({label})' if label else ''}: score "
+            f"{format_fraction(row['score'])}, {row['status']}, coverage {format_fraction(row['coverage'])}")
 
 
 def _coverage(coverage: float) -> str:
