@@ -43,12 +43,15 @@ def errors_body(name: str) -> dict:
 
 def deployment(number: int, created: str | pd.Timestamp, *, state: str | None = "SUCCESS",
                status_at: str | pd.Timestamp | None = None, environment: str = "production",
-               description: str | None = None, payload: str = "{}") -> dict:  # fmt: skip
-    """A Deployment node as queries.batched("deployments", n) asks for it; its status 5 minutes after creation
-    unless given."""
+               description: str | None = None, payload: str = "{}",
+               live_at: str | pd.Timestamp | None = None) -> dict:  # fmt: skip
+    """A Deployment node as queries.batched("deployments", n) asks for it; its (latest) status 5 minutes after
+    creation unless given; with `live_at`, a SUCCESS status then before it (the latest an INACTIVE one, say)."""
     created = pd.Timestamp(created)
     status = None if state is None else {"state": state, "createdAt": iso(status_at or created + pd.Timedelta("5min"))}
+    earlier = [{"state": "SUCCESS", "createdAt": iso(live_at)}] if live_at is not None else []
     return {
+        "id": f"DE_{number}",
         "databaseId": number,
         "createdAt": iso(created),
         "updatedAt": iso(created + pd.Timedelta("5min")),
@@ -57,6 +60,8 @@ def deployment(number: int, created: str | pd.Timestamp, *, state: str | None = 
         "description": description,
         "payload": payload,
         "latestStatus": status,
+        "statuses": {"nodes": ([status] if status else []) + earlier,  # newest first, as GitHub's REST lists them
+                     "pageInfo": {"hasNextPage": False, "endCursor": None}},
     }
 
 
@@ -78,8 +83,10 @@ class FakeGithub:
     opaque cursors, filtering deployments by `environments` as GitHub does; an unknown repository is NOT_FOUND."""
 
     def __init__(self, deployments: dict[str, list[dict]] | None = None,
-                 pull_requests: dict[str, list[dict]] | None = None):  # fmt: skip
+                 pull_requests: dict[str, list[dict]] | None = None,
+                 statuses: dict[str, list[dict]] | None = None):  # fmt: skip
         self.connections = {"deployments": deployments or {}, "pullRequests": pull_requests or {}}
+        self.statuses = statuses or {}  # a deployment's node id -> all its statuses, for DEPLOYMENT_STATUSES
         self.bodies: list[dict] = []
 
     def __call__(self, request) -> tuple[int, dict, str]:
@@ -88,6 +95,9 @@ class FakeGithub:
         variables = body["variables"]
         if "viewer" in body["query"]:
             return 200, {}, json.dumps({"data": {"viewer": {"login": "octocat"}}})
+        if "query DeploymentStatuses" in body["query"]:
+            nodes, page, info = self.page(self.statuses[variables["id"]], variables["cursor"])
+            return 200, {}, json.dumps({"data": {"node": {"statuses": {"nodes": page, "pageInfo": info}}}})
         connection = "deployments" if "deployments(" in body["query"] else "pullRequests"
         data, errors = {}, []
         for alias in aliases(body):
@@ -101,14 +111,18 @@ class FakeGithub:
             nodes = self.connections[connection][repo]
             if connection == "deployments":
                 nodes = [n for n in nodes if n is None or n.get("environment") in variables["environments"]]
-            cursor = variables[f"{alias}_cursor"]
-            offset = int(cursor.removeprefix("cursor:")) if cursor else 0
-            page = nodes[offset : offset + 100]
-            info = {"hasNextPage": offset + 100 < len(nodes), "endCursor": f"cursor:{offset + len(page)}"}
+            nodes, page, info = self.page(nodes, variables[f"{alias}_cursor"])
             data[alias] = {connection: {"nodes": page, "pageInfo": info}}
         data["rateLimit"] = {"cost": 1, "remaining": 4000, "resetAt": "2026-10-10T13:00:00Z"}
         headers = {"x-ratelimit-remaining": "4000", "x-ratelimit-reset": str(int(NOW) + 3600)}
         return 200, headers, json.dumps({"data": data} | ({"errors": errors} if errors else {}))
+
+    @staticmethod
+    def page(nodes: list, cursor: str | None) -> tuple[list, list, dict]:
+        """(nodes, the page of 100 after `cursor`, its pageInfo)."""
+        offset = int(cursor.removeprefix("cursor:")) if cursor else 0
+        page = nodes[offset : offset + 100]
+        return nodes, page, {"hasNextPage": offset + 100 < len(nodes), "endCursor": f"cursor:{offset + len(page)}"}
 
     def cursors(self) -> list[str | None]:
         """The first repository's cursor of each request."""
@@ -255,6 +269,54 @@ def test_deployments_stop_past_the_window_plus_look_back_and_keep_late_statuses(
 
 
 @responses.activate
+def test_deployed_at_is_the_first_success_not_the_inactive_status_of_its_successor():
+    superseded = deployment(1, "2026-10-10T10:00:00Z", state="INACTIVE", status_at="2026-10-10T18:00:00Z",
+                            live_at="2026-10-10T10:05:00Z")  # fmt: skip
+    failed = deployment(2, "2026-10-10T11:00:00Z", state="FAILURE", status_at="2026-10-10T11:07:00Z")
+    serve(FakeGithub({"acme/checkout": [failed, superseded]}))
+    rows = make_source().fetch("deployments", START, END).good.set_index("source_id")
+    assert rows.loc["acme/checkout/1", ["deployed_at", "status", "updated_at"]].tolist() == [
+        pd.Timestamp("2026-10-10T10:05:00Z"), "inactive", pd.Timestamp("2026-10-10T18:00:00Z")]
+    assert rows.loc["acme/checkout/2", ["deployed_at", "status"]].tolist() == [  # never succeeded: its latest status
+        pd.Timestamp("2026-10-10T11:07:00Z"), "failure"]
+
+
+@responses.activate
+def test_the_deployment_a_window_success_superseded_is_read_however_old():
+    """Window 10 Oct: a deployment went live in it, so GitHub marked the one live before it INACTIVE then. That one
+    is 6 days old, past the 3-day look-back: reading goes on to the page holding it, and no further."""
+    new = deployment(900, "2026-10-10T10:00:00Z")
+    failed = [deployment(800 - i, pd.Timestamp("2026-10-09T23:00:00Z") - pd.Timedelta(minutes=30 * i),
+                         state="FAILURE") for i in range(250)]  # back to 4 Oct 19:30  # fmt: skip
+    superseded = deployment(500, "2026-10-04T12:00:00Z", state="INACTIVE", status_at="2026-10-10T10:05:00Z",
+                            live_at="2026-10-04T12:05:00Z")  # fmt: skip
+    older = [deployment(400 - i, pd.Timestamp("2026-10-03T12:00:00Z") - pd.Timedelta(hours=i), state="INACTIVE",
+                        live_at=pd.Timestamp("2026-10-03T12:05:00Z") - pd.Timedelta(hours=i)) for i in range(150)]
+    fake = serve(FakeGithub({"acme/checkout": [new, *failed, superseded, *older]}))
+    rows = make_source().fetch("deployments", START, END).good.set_index("source_id")
+    assert fake.cursors() == [None, "cursor:100", "cursor:200"]  # the look-back alone stops after page 2
+    assert rows.loc["acme/checkout/500", ["deployed_at", "status", "updated_at"]].tolist() == [
+        pd.Timestamp("2026-10-04T12:05:00Z"), "inactive", pd.Timestamp("2026-10-10T10:05:00Z")]
+    fake.bodies.clear()
+    quiet = make_source().fetch("deployments", START + pd.Timedelta("2D"), END + pd.Timedelta("2D"))
+    assert fake.cursors() == [None] and quiet.good.empty  # nothing went live in that window: the look-back rules
+
+
+@responses.activate
+def test_a_deployment_with_more_than_a_page_of_statuses_has_the_rest_read_by_its_node_id():
+    statuses = [{"state": "IN_PROGRESS", "createdAt": iso(pd.Timestamp("2026-10-10T12:00Z") - pd.Timedelta(seconds=i))}
+                for i in range(230)] + [{"state": "SUCCESS", "createdAt": "2026-10-10T09:00:00Z"}]  # fmt: skip
+    node = deployment(7, "2026-10-10T08:55:00Z", state="IN_PROGRESS", status_at="2026-10-10T12:00:00Z")
+    node["statuses"] = {"nodes": statuses[:100], "pageInfo": {"hasNextPage": True, "endCursor": "cursor:100"}}
+    fake = serve(FakeGithub({"acme/checkout": [node]}, statuses={"DE_7": statuses}))
+    row = make_source().fetch("deployments", START, END).good.iloc[0]
+    assert row["deployed_at"] == pd.Timestamp("2026-10-10T09:00:00Z") and row["status"] == "in_progress"
+    assert [(b["variables"].get("id"), b["variables"].get("cursor")) for b in fake.bodies[1:]] == [
+        ("DE_7", "cursor:100"), ("DE_7", "cursor:200")]
+    assert row["payload"]["statuses"]["nodes"] == statuses  # the node as read whole
+
+
+@responses.activate
 def test_look_back_is_configurable():
     nodes = [deployment(100 + i, pd.Timestamp("2026-10-10T20:00:00Z") - pd.Timedelta(hours=i)) for i in range(400)]
     fake = serve(FakeGithub({"acme/checkout": nodes}))  # hourly: page 1 reaches 6 Oct 17:00, page 2 2 Oct 13:00
@@ -307,7 +369,8 @@ def test_a_deployment_record_keeps_the_vendor_node_as_payload():
         "environment": "production", "sha": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b", "status": "success",
         "change_id": "CHG0030042",  # the payload's change_request wins over the description's CHG0030001
     }  # fmt: skip
-    assert row["deployed_at"] == row["updated_at"] == pd.Timestamp("2026-10-10T10:03:39Z")
+    assert row["deployed_at"] == pd.Timestamp("2026-10-10T10:03:39Z")  # its SUCCESS status
+    assert row["updated_at"] == pd.Timestamp("2026-10-10T10:03:40Z")  # updatedAt, a second after it
 
 
 @pytest.mark.parametrize(("payload", "description", "expected"), [

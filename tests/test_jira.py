@@ -461,8 +461,10 @@ def test_resolution_from_the_changelog_and_one_bulkfetch_for_every_truncated_iss
 
     reopened = [history(10, at(1.5), "Resolved"), history(11, at(1.7), "Reopened", source="Resolved"),
                 history(12, at(2.5), "Closed", source="Reopened")]  # fmt: skip
+    closed_later = [history(60, at(2.2), "Resolved"), history(61, at(4.5), "Closed", source="Resolved")]
     issues = [
         issue(1, at(5), created=opened, resolutiondate=False, histories=reopened),  # embedded, untruncated
+        issue(6, at(5), created=opened, resolutiondate=False, status="Closed", histories=closed_later),
         cut_short(2),
         cut_short(3),
         issue(4, at(6), created=opened, resolved=at(4), histories=noisy(400, at(4), 30)),  # has a resolutiondate
@@ -474,6 +476,7 @@ def test_resolution_from_the_changelog_and_one_bulkfetch_for_every_truncated_iss
     assert rows.loc["OPS-1", "resolved_at"] == at(2.5)  # the last transition to a done status
     assert rows.loc["OPS-2", "resolved_at"] == at(2) and rows.loc["OPS-3", "resolved_at"] == at(3)
     assert rows.loc["OPS-4", "resolved_at"] == at(4) and pd.isna(rows.loc["OPS-5", "resolved_at"])
+    assert rows.loc["OPS-6", "resolved_at"] == at(2.2)  # resolved then, closed days after: not the resolution
     embedded = fake.served["OPS-2"]["changelog"]
     assert embedded["total"] == 26 and len(embedded["histories"]) == 20
     assert fake.bulk == [{"issueIdsOrKeys": ["OPS-2", "OPS-3"], "fieldIds": ["status"], "maxResults": 10_000}]

@@ -18,10 +18,11 @@ import pytest
 import requests
 
 from connectors.files.read import read_records
+from connectors.github import extract, queries
 from connectors.records import SCHEMAS, normalise
 from connectors.simulator.faults import FAILING_KINDS, FAULT_KINDS, MAX_FAILURES_IN_A_ROW, FaultPlan, fault_at
 from connectors.simulator.generate import DatasetSpec, generate_dataset
-from connectors.simulator.github_graphql import LOAD_SECONDS, SERVED_FIELDS, github_schema
+from connectors.simulator.github_graphql import LOAD_SECONDS, SERVED_FIELDS, github_schema, node_id
 from connectors.simulator.history import (
     PRIORITY_BY_SEVERITY,
     build_history,
@@ -51,6 +52,7 @@ query Deployments($owner: String!, $name: String!, $environments: [String!], $cu
       nodes {
         databaseId createdAt updatedAt environment commitOid description payload
         latestStatus { state createdAt }
+        statuses(first: 100) { nodes { state createdAt } }
       }
       pageInfo { hasNextPage endCursor }
       totalCount
@@ -149,7 +151,7 @@ def test_served_records_are_generate_py_records_latest_version_only(history, tru
     jira = (deployments["service"].map(history.itsm_tools) == "jira") & deployments["change_id"].notna()
     deployments["change_id"] = deployments["change_id"].where(~jira, "OPS-n")
     served = truth["deployments"].assign(change_id=truth["deployments"]["change_id"].str.replace(
-        r"^OPS-\d+$", "OPS-n", regex=True))  # fmt: skip
+        r"^OPS-\d+$", "OPS-n", regex=True), status=truth["deployments"]["status"].replace("inactive", "success"))
     same(served, deployments, ["source_id", "service", "environment", "sha", "deployed_at", "status",
                                              "change_id"])  # fmt: skip
     assert not (deployments["status"] == "in_progress").any()  # the stale copies are gone
@@ -158,13 +160,52 @@ def test_served_records_are_generate_py_records_latest_version_only(history, tru
                                           "merge_commit_sha", "updated_at"])  # fmt: skip
 
 
-def test_deployments_are_created_minutes_before_their_last_status(history):
+def test_deployments_are_created_minutes_before_their_final_status(history):
     served = [d for deployments in history.deployments.values() for d in deployments]
-    leads = [(d.latest_status.created_at - d.created_at).total_seconds() for d in served]
+    final = [d.went_live or d.latest_status.created_at for d in served]
+    leads = [(at - d.created_at).total_seconds() for d, at in zip(served, final, strict=True)]
     assert min(leads) >= 60 and max(leads) <= 480
     assert all(d.updated_at == d.latest_status.created_at for d in served)
     payloads = [json.loads(d.payload) for d in served if d.payload != "{}"]
     assert payloads and all(re.fullmatch(r"CHG\d{7}|OPS-\d+", p["change_request"]) for p in payloads)
+
+
+def test_a_success_marks_the_environments_earlier_successful_deployments_inactive_then(history):
+    """GitHub's auto_inactive: per repository and environment, one deployment is live; each success supersedes the
+    earlier-created live one at that moment, with an inactive status that moves its updatedAt."""
+    served = [d for deployments in history.deployments.values() for d in deployments]
+    by_id = {(d.repo, d.id): d for d in served}
+    superseded = [d for d in served if d.latest_status.state == "inactive"]
+    assert len(superseded) > len(served) / 2
+    for d in superseded:
+        states = [status.state for status in d.statuses]
+        assert states == ["in_progress", "success", "inactive"] and d.updated_at == d.statuses[-1].created_at
+        successor = [o for o in served if (o.repo, o.environment) == (d.repo, d.environment)
+                     and o.went_live == d.statuses[-1].created_at and o.created_at > d.created_at]  # fmt: skip
+        assert successor, d.id
+    live = Counter((d.repo, d.environment) for d in served if d.active)
+    assert set(live.values()) == {1}  # one per repository and environment
+    assert all(by_id[(d.repo, d.id)].went_live for d in served if d.active)
+    ids = [s.id for d in served for s in d.statuses]
+    assert len(ids) == len(set(ids))
+
+
+def test_github_as_of_an_earlier_moment_shows_what_a_nightly_run_read_then(history):
+    moment = datetime(2026, 2, 20, tzinfo=UTC)
+    earlier = history.github_as_of(moment)
+    for repo, served in history.deployments.items():
+        then = {d.id: d for d in earlier.deployments[repo]}
+        assert set(then) == {d.id for d in served if d.created_at < moment}
+        for d in served:
+            if d.id in then:
+                assert all(s.created_at < moment for s in then[d.id].statuses)
+                assert then[d.id].went_live == (d.went_live if d.went_live and d.went_live < moment else None)
+                assert then[d.id].updated_at <= d.updated_at
+    superseded_later = [d for ds in history.deployments.values() for d in ds
+                        if d.went_live and d.went_live < moment <= d.statuses[-1].created_at]  # fmt: skip
+    assert superseded_later and all(
+        next(e for e in earlier.deployments[d.repo] if e.id == d.id).active for d in superseded_later)
+    assert earlier.incidents == history.incidents
 
 
 def test_null_priorities_are_a_share_the_urgency_fallback_reads_back_exactly():
@@ -254,7 +295,7 @@ def test_graphql_deployments_read_as_the_truth(history, truth, http, urls):
     read = pd.DataFrame({
         "source": "github", "source_id": [f"acme/{s}/{n['databaseId']}" for s, n in nodes],
         "service": [s for s, _ in nodes], "environment": [n["environment"] for _, n in nodes],
-        "sha": [n["commitOid"] for _, n in nodes], "deployed_at": [n["latestStatus"]["createdAt"] for _, n in nodes],
+        "sha": [n["commitOid"] for _, n in nodes], "deployed_at": [extract.deployed_at(n) for _, n in nodes],
         "status": [n["latestStatus"]["state"].lower() for _, n in nodes],
         "change_id": [json.loads(n["payload"]).get("change_request") for _, n in nodes],
         "updated_at": [n["updatedAt"] for _, n in nodes],
@@ -263,6 +304,27 @@ def test_graphql_deployments_read_as_the_truth(history, truth, http, urls):
     expected = truth["deployments"].sort_values("source_id").reset_index(drop=True)
     pd.testing.assert_frame_equal(read, expected, check_dtype=False)
     assert read["change_id"].notna().any()
+
+
+def test_graphql_statuses_are_the_rest_statuses(history, http, urls):
+    nodes = graphql(http, urls, DEPLOYMENTS, owner="acme", name="checkout", first=20)["data"]["repository"][
+        "deployments"]["nodes"]  # fmt: skip
+    for node in nodes:
+        rest = http.get(f"{urls['github']}/repos/acme/checkout/deployments/{node['databaseId']}/statuses",
+                        headers=GITHUB_AUTH).json()  # fmt: skip
+        assert [(s["state"].upper(), s["created_at"]) for s in rest] == [
+            (s["state"], s["createdAt"]) for s in node["statuses"]["nodes"]]
+    assert {n["latestStatus"]["state"] for n in nodes} >= {"INACTIVE"}
+
+
+def test_graphql_node_serves_a_deployments_statuses_by_its_id(history, http, urls):
+    deployment = history.deployments["acme/checkout"][0]
+    answer = graphql(http, urls, queries.DEPLOYMENT_STATUSES, id=node_id("Deployment", deployment.id), cursor=None)
+    statuses = answer["data"]["node"]["statuses"]
+    assert [s["state"] for s in statuses["nodes"]] == [s.state.upper() for s in reversed(deployment.statuses)]
+    assert statuses["pageInfo"]["hasNextPage"] is False
+    missing = graphql(http, urls, queries.DEPLOYMENT_STATUSES, id="nope", cursor=None)
+    assert missing["data"]["node"] is None and missing["errors"][0]["type"] == "NOT_FOUND"
 
 
 def test_graphql_merged_pull_requests_most_recently_updated_first(history, truth, http, urls):
@@ -465,9 +527,12 @@ def test_rest_responses_match_githubs_openapi_description(history, http, urls, r
     assert schema_errors(response_schema(rest_spec, path, "200"), one.json()) == [] and one.json() == deployment
     statuses = http.get(deployment["statuses_url"], headers=GITHUB_AUTH)
     assert schema_errors(response_schema(rest_spec, f"{path}/statuses", "200"), statuses.json()) == []
-    latest, started = statuses.json()
+    latest, started = statuses.json()  # the newest is live yet: nothing superseded it
     assert latest["state"] in ("success", "failure", "error") and started["state"] == "in_progress"
     assert started["created_at"] > deployment["created_at"] and latest["created_at"] == deployment["updated_at"]
+    superseded = http.get(listing.json()[-1]["statuses_url"], headers=GITHUB_AUTH).json()
+    assert [s["state"] for s in superseded] == ["inactive", "success", "in_progress"]
+    assert superseded[0]["created_at"] == listing.json()[-1]["updated_at"]
     status = http.get(latest["url"], headers=GITHUB_AUTH)
     assert schema_errors(response_schema(rest_spec, f"{path}/statuses/{{status_id}}", "200"), status.json()) == []
     missing = http.get(f"{repo_url}/deployments/1", headers=GITHUB_AUTH)

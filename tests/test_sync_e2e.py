@@ -276,3 +276,65 @@ def test_links_across_sources_resolve_for_each_pair(reference):
     assert pairs["to_source"].notna().all(), pairs[pairs["to_source"].isna()]
     assert set(zip(pairs["from"], pairs["to_source"], strict=True)) == {
         ("servicenow", "servicenow"), ("jira", "jira"), ("github", "servicenow"), ("github", "jira")}  # fmt: skip
+
+
+def superseded_across_months(history) -> tuple:
+    """The production deployment superseded longest after it went live, in another month: GitHub's INACTIVE status
+    on it comes days later, past the connector's 3-day look-back."""
+    candidates = [d for served in history.deployments.values() for d in served if d.environment == "production"
+                  and d.latest_status.state == "inactive" and d.went_live.month != d.updated_at.month]  # fmt: skip
+    return max(candidates, key=lambda d: d.updated_at - d.went_live)
+
+
+def nightly(history, folder: Path, day: pd.Timestamp, monkeypatch) -> tuple[str, dict[str, pd.DataFrame]]:
+    """The nightly run of `day` at 02:00 the next day, GitHub serving what it had by then; (summary, tables)."""
+    night = day + pd.Timedelta(days=1)
+    monkeypatch.setenv(NOW_ENV, (night + pd.Timedelta(hours=2)).isoformat())
+    with running(history.github_as_of(night.to_pydatetime())) as base_url:
+        config_path = write_config(folder, base_url)
+        config = yaml.safe_load(config_path.read_text())
+        config["sources"] = {"github": config["sources"]["github"]}
+        config_path.write_text(yaml.safe_dump(config, sort_keys=False))
+        result = runner.invoke(app, ["run", "--from", day.date().isoformat(), "--config", str(config_path)])
+    assert result.exit_code == 0, result.output
+    return result.output, tables(config_path)
+
+
+def test_a_deployment_superseded_days_later_keeps_its_success_time_when_read_again(history, truth, tmp_path,
+                                                                                   monkeypatch):  # fmt: skip
+    x = superseded_across_months(history)
+    key, went_live, superseded_at = f"{x.repo}/{x.id}", pd.Timestamp(x.went_live), pd.Timestamp(x.updated_at)
+    assert (superseded_at.normalize() - went_live.normalize()).days > 3
+    _, first = nightly(history, tmp_path, went_live.normalize(), monkeypatch)
+    stored = first["deployments"].set_index("source_id")
+    assert stored.loc[key, ["deployed_at", "status", "updated_at"]].tolist() == [went_live, "success", went_live]
+
+    summary, second = nightly(history, tmp_path, superseded_at.normalize(), monkeypatch)
+    again = second["deployments"].set_index("source_id")
+    assert again.loc[key, ["deployed_at", "status", "updated_at"]].tolist() == [went_live, "inactive", superseded_at]
+    facts, _ = truth
+    expected = canonical(facts["deployments"], "deployments").set_index("source_id").loc[key]
+    assert again.loc[key, expected.index].tolist() == expected.tolist()  # as a full backfill stores it
+    both = again.index.intersection(stored.index)
+    pd.testing.assert_series_equal(again.loc[both, "deployed_at"], stored.loc[both, "deployed_at"])
+    changed = both[again.loc[both, "updated_at"] != stored.loc[both, "updated_at"]]
+    assert key in changed
+    kept = [c.name for c in SCHEMAS["deployments"] if c.name not in ("source_id", "status", "updated_at")]
+    pd.testing.assert_frame_equal(again.loc[changed, kept], stored.loc[changed, kept])  # status and updated_at only
+    prs = [frame["pull_requests"].set_index("source_id")["updated_at"] for frame in (first, second)]
+    inserted = len(again) - len(both) + len(prs[1].index.difference(prs[0].index))
+    assert not (prs[1].reindex(prs[0].index) != prs[0]).any()  # no pull request read on both nights changed
+    assert f"inserted {inserted:,}, updated {len(changed):,}, unchanged 0" in summary  # the deployments it superseded
+
+    # The month it went live keeps it: its counts and lead time are the same, though that period was recomputed (the
+    # per-day figures are not compared: the month had not ended at the first night).
+    month = went_live.normalize().replace(day=1)
+    compared = ["deployment_frequency", "lead_time_for_changes", "change_failure_rate"]
+    rows = [frame[(frame["grain"] == "month") & (frame["service"] == x.service) & frame["metric"].isin(compared)
+                  & (pd.to_datetime(frame["period_start"], utc=True) == month)]
+            [["metric", "period_start", "value", "sample_size"]].sort_values("metric", ignore_index=True)
+            for frame in (first["metric_values"], second["metric_values"])]  # fmt: skip
+    assert len(rows[0]) > 0
+    pd.testing.assert_frame_equal(rows[1], rows[0])
+    frequency = rows[1].set_index("metric").loc["deployment_frequency", "value"]
+    assert frequency == (stored["service"].eq(x.service) & stored["deployed_at"].ge(month)).sum()

@@ -55,7 +55,7 @@ def graphql_rate_limit(clock: Callable[[], float] | None = None) -> BodyRateLimi
         now = (clock or time.time)()
         data = body.get("data")
         rate = data.get("rateLimit") if isinstance(data, dict) else None
-        reset_at = _timestamp(rate.get("resetAt") if isinstance(rate, dict) else None)
+        reset_at = timestamp(rate.get("resetAt") if isinstance(rate, dict) else None)
         if reset_at is not None:
             return max(reset_at.timestamp() - now, 0.0) + 1.0  # one second past the reset: clocks differ
         try:
@@ -129,21 +129,43 @@ class GithubClient:
         return str((data.get("viewer") or {}).get("login") or "")
 
     def deployments(
-        self, repos: Sequence[str], environments: list[str], created_since: datetime | None
+        self, repos: Sequence[str], environments: list[str], more: Callable[[str, list[Node]], bool]
     ) -> Iterator[tuple[str, list[Node]]]:
-        """(repo, page) for the `repos`' deployments to `environments`, newest created first per repository, up to
-        and including the first page whose oldest deployment was created before `created_since` (None: every page)."""
-        return self._pages("deployments", repos, {"environments": list(environments)}, "createdAt", created_since)
+        """(repo, page) for the `repos`' deployments to `environments`, newest created first per repository, each
+        with all its statuses; a repository's next page is read while `more(repo, page)` says so."""
+        return self._pages("deployments", repos, {"environments": list(environments)}, more, self._with_all_statuses)
 
     def pull_requests(self, repos: Sequence[str], updated_since: datetime | None) -> Iterator[tuple[str, list[Node]]]:
         """(repo, page) for the `repos`' merged pull requests, most recently updated first per repository, up to and
         including the first page whose oldest was updated before `updated_since` (None: every page)."""
-        return self._pages("pullRequests", repos, {}, "updatedAt", updated_since)
+        return self._pages("pullRequests", repos, {}, lambda _repo, nodes: not reaches(nodes, "updatedAt",
+                                                                                      updated_since))  # fmt: skip
+
+    def _with_all_statuses(self, repo: str, node: Node) -> Node:
+        """The node, its `statuses` completed with the pages after the first (one request each) when it has more."""
+        page = node.get("statuses") if isinstance(node, dict) else None
+        info = page.get("pageInfo") if isinstance(page, dict) else None
+        if not isinstance(info, dict) or not info.get("hasNextPage") or not node.get("id"):
+            return node
+        statuses = list(page.get("nodes") or [])
+        cursor = info.get("endCursor")
+        while cursor:
+            variables = {"id": node["id"], "cursor": cursor}
+            data = self.query(queries.DEPLOYMENT_STATUSES, variables, what=f"{repo} deployment {node.get('databaseId')}"
+                              " statuses")  # fmt: skip
+            found = data.get("node") if isinstance(data.get("node"), dict) else {}
+            following = found.get("statuses") if isinstance(found.get("statuses"), dict) else {}
+            statuses += following.get("nodes") or []
+            info = following.get("pageInfo") or {}
+            cursor = info.get("endCursor") if info.get("hasNextPage") and info.get("endCursor") != cursor else None
+        return {**node, "statuses": {"nodes": statuses, "pageInfo": {"hasNextPage": False, "endCursor": None}}}
 
     def _pages(
-        self, connection: str, repos: Sequence[str], shared: dict[str, Any], time_field: str, since: datetime | None
+        self, connection: str, repos: Sequence[str], shared: dict[str, Any], more: Callable[[str, list[Node]], bool],
+        complete: Callable[[str, Node], Node] | None = None,
     ) -> Iterator[tuple[str, list[Node]]]:
-        """Each request reads the next page of up to `repos_per_query` repositories that still have one to read."""
+        """Each request reads the next page of up to `repos_per_query` repositories that still have one to read;
+        `complete(repo, node)` adds what a node's page left out, before `more` sees it."""
         cursors: dict[str, str | None] = dict.fromkeys(repos)  # the repositories still to read, and where
         while cursors:
             batch = list(cursors)[: self.repos_per_query]
@@ -163,12 +185,11 @@ class GithubClient:
                                            "cannot see it")  # fmt: skip
                 page = repository.get(connection) if isinstance(repository.get(connection), dict) else {}
                 nodes = page.get("nodes") if isinstance(page.get("nodes"), list) else []
+                nodes = [complete(repo, node) for node in nodes] if complete else nodes
                 yield repo, nodes
                 info = page.get("pageInfo") if isinstance(page.get("pageInfo"), dict) else {}
                 following = info.get("endCursor")
-                oldest = _oldest(nodes, time_field)
-                past_window = since is not None and oldest is not None and oldest < since
-                if not info.get("hasNextPage") or not following or following == cursors[repo] or past_window:
+                if not info.get("hasNextPage") or not following or following == cursors[repo] or not more(repo, nodes):
                     del cursors[repo]
                 else:
                     cursors[repo] = following
@@ -190,7 +211,7 @@ def _first_error(errors: list[dict]) -> str:
     return f"{message}{kind}{more}"
 
 
-def _timestamp(value: Any) -> datetime | None:
+def timestamp(value: Any) -> datetime | None:
     """An aware datetime from GitHub's ISO 8601 text, None if absent or unreadable (or without an offset)."""
     if not isinstance(value, str):
         return None
@@ -201,6 +222,7 @@ def _timestamp(value: Any) -> datetime | None:
     return stamp if stamp.tzinfo is not None else None
 
 
-def _oldest(nodes: list[Node], field: str) -> datetime | None:
-    stamps = [s for s in (_timestamp(n.get(field)) for n in nodes if isinstance(n, dict)) if s is not None]
-    return min(stamps, default=None)
+def reaches(nodes: list[Node], field: str, since: datetime | None) -> bool:
+    """Whether a page reaches before `since` (None: never): its oldest `field` is earlier."""
+    stamps = [s for s in (timestamp(n.get(field)) for n in nodes if isinstance(n, dict)) if s is not None]
+    return since is not None and bool(stamps) and min(stamps) < since

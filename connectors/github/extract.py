@@ -9,8 +9,10 @@ from __future__ import annotations
 
 import json
 import re
+from datetime import datetime
 from typing import Any
 
+from connectors.github.client import timestamp
 from connectors.services import ENTITY
 
 SOURCE = "github"
@@ -37,23 +39,43 @@ PULL_REQUEST_COLUMNS = ["source", "source_id", "service", "created_at", "first_c
 
 
 def deployment_row(repo: str, service: str, node: Any, change_pattern: re.Pattern[str]) -> dict[str, Any]:
-    """One Deployment node (see queries.batched("deployments", n)) as a raw deployments row."""
+    """One Deployment node (see queries.batched("deployments", n)) as a raw deployments row: status from its latest
+    status, deployed_at when it went live (see `deployed_at`), updated_at its latest change (a later INACTIVE status
+    included), so a deployment superseded days later is read again without moving its deployed_at."""
     status = _get(node, "latestStatus")
-    status_at = _get(status, "createdAt")
     database_id = _get(node, "databaseId")
     return {
         "source": SOURCE,
         "source_id": f"{repo}/{database_id}" if database_id not in (None, "") else None,
         "service": service,
-        "environment": _get(node, "environment"),
+        "environment": environment(node),
         "sha": _get(node, "commitOid"),
-        "deployed_at": status_at or _get(node, "createdAt"),
+        "deployed_at": deployed_at(node),
         "status": deployment_status(status),
         "change_id": change_id(_get(node, "payload"), _get(node, "description"), change_pattern),
-        "updated_at": status_at or _get(node, "updatedAt") or _get(node, "createdAt"),
+        "updated_at": _latest(_get(status, "createdAt"), _get(node, "updatedAt")) or _get(node, "createdAt"),
         "payload": node,
         ENTITY: repo,
     }
+
+
+def environment(node: Any) -> Any:
+    return _get(node, "environment")
+
+
+def went_live(node: Any) -> str | None:
+    """The time of a Deployment node's first SUCCESS status (its `statuses`, in whatever order GitHub lists
+    them), None if it never succeeded."""
+    statuses = _get(node, "statuses", "nodes")
+    times = [_get(s, "createdAt") for s in statuses if _state(s) == "SUCCESS"] if isinstance(statuses, list) else []
+    return _earliest(*times)
+
+
+def deployed_at(node: Any) -> str | None:
+    """When a deployment went live: its first SUCCESS status, not a later INACTIVE one (GitHub posts that when a
+    newer deployment to the environment succeeds, often days later); never succeeded: its latest status's time,
+    else its creation."""
+    return went_live(node) or _get(node, "latestStatus", "createdAt") or _get(node, "createdAt")
 
 
 def pull_request_row(repo: str, service: str, node: Any) -> dict[str, Any]:
@@ -115,3 +137,23 @@ def _get(value: Any, *keys: str) -> Any:
             return None
         value = value.get(key)
     return value
+
+
+def _state(status: Any) -> str:
+    state = _get(status, "state")
+    return str(state).strip().upper() if state is not None else ""
+
+
+def _moments(values: tuple[Any, ...]) -> list[tuple[datetime, Any]]:
+    """(instant, value as sent) of the values that are ISO 8601 times with an offset; the others are left out."""
+    return [(moment, value) for value in values if (moment := timestamp(value)) is not None]
+
+
+def _earliest(*values: Any) -> Any:
+    """The earliest of GitHub's times, as sent; None if none is readable."""
+    return min(_moments(values), key=lambda pair: pair[0], default=(None, None))[1]
+
+
+def _latest(*values: Any) -> Any:
+    """The latest of GitHub's times, as sent; the first value when none is readable (normalise reports it)."""
+    return max(_moments(values), key=lambda pair: pair[0], default=(None, values[0] if values else None))[1]

@@ -12,11 +12,30 @@ query Viewer {
 }
 """
 
+# A deployment's statuses: the first SUCCESS is when it went live (latestStatus may be a later INACTIVE). GitHub
+# does not document their order, so a page is read whole; a deployment has a handful, and one with more than a page
+# has the rest read by DEPLOYMENT_STATUSES. Asking for them costs rate-limit points (about one per repository page:
+# GitHub counts 100 nested status connections as one request's worth), not requests.
+_STATUS_PAGE = """
+fragment StatusPage on DeploymentStatusConnection {
+  nodes { state createdAt }
+  pageInfo { hasNextPage endCursor }
+}
+"""
+# The next page of one deployment's statuses, by the deployment's node id.
+DEPLOYMENT_STATUSES = """
+query DeploymentStatuses($id: ID!, $cursor: String) {
+  node(id: $id) { ... on Deployment { statuses(first: 100, after: $cursor) { ...StatusPage } } }
+  rateLimit { cost remaining resetAt }
+}
+""" + _STATUS_PAGE
+
 # One request reads a page of each of several repositories' connections: the repository fields are aliased r0, r1,
 # ... with variables r0_owner, r0_name, r0_cursor, ...: `batched(CONNECTION, n)` writes the document for n of them.
 _DEPLOYMENT_PAGE = """
 fragment DeploymentPage on DeploymentConnection {
   nodes {
+    id
     databaseId
     createdAt
     updatedAt
@@ -25,10 +44,11 @@ fragment DeploymentPage on DeploymentConnection {
     description
     payload
     latestStatus { state createdAt }
+    statuses(first: 100) { ...StatusPage }
   }
   pageInfo { hasNextPage endCursor }
 }
-"""
+""" + _STATUS_PAGE
 # Deployments to the given environments, newest created first (GitHub has no "updated since").
 _DEPLOYMENTS_FIELD = ("deployments(first: 100, after: $r{i}_cursor, orderBy: {{field: CREATED_AT, direction: DESC}}, "
                      "environments: $environments) {{ ...DeploymentPage }}")  # fmt: skip
@@ -74,5 +94,6 @@ def batched(connection: str, count: int) -> str:
     return f"query {name}({', '.join(variables)}) {{\n{body}\n  rateLimit {{ cost remaining resetAt }}\n}}\n{fragment}"
 
 
-DOCUMENTS = {"viewer": VIEWER, **{f"{connection} x{count}": batched(connection, count)
-                                  for connection in _CONNECTIONS for count in (1, 3)}}  # fmt: skip
+DOCUMENTS = {"viewer": VIEWER, "deployment statuses": DEPLOYMENT_STATUSES,
+             **{f"{connection} x{count}": batched(connection, count)
+                for connection in _CONNECTIONS for count in (1, 3)}}  # fmt: skip

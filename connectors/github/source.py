@@ -5,7 +5,9 @@ Per repository and window [start, end):
   `metrics.production_environments`), read newest created first, since GitHub has no "updated since" filter
   for them; reading stops after the first page whose oldest deployment was created before start minus
   `lookback_days`, so a status that arrives in the window for a deployment created shortly before it is
-  picked up. Kept: the deployments whose updated_at (the latest status's time) is in the window.
+  picked up, and, per environment, after the newest deployment that went live before the window when one went live
+  in it (`SupersededReach`): GitHub posts INACTIVE on that one then, however long ago it was created. Kept: the
+  deployments whose updated_at (their latest status's time) is in the window.
 - pull requests: merged ones, most recently updated first, up to the first page reaching before the window.
   Kept: those updated in the window.
 A repository no service claims under `services:` lands as "unmapped". Each window is read from GitHub as it is
@@ -18,6 +20,7 @@ import re
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import TypeVar
 
 import pandas as pd
@@ -34,7 +37,7 @@ from connectors.base import (
     utc,
 )
 from connectors.github import extract
-from connectors.github.client import SOURCE, GithubClient
+from connectors.github.client import SOURCE, GithubClient, reaches, timestamp
 from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
 from connectors.http import VendorAuthError
 from connectors.records import normalise
@@ -74,7 +77,7 @@ class GithubSource:
         start, end = utc(start), utc(end)
         if end <= start:
             return empty_batch(kind)
-        rows = self._read(lambda: self._deployment_rows(start) if kind == "deployments" else self._pr_rows(start))
+        rows = self._read(lambda: self._deployment_rows(start, end) if kind == "deployments" else self._pr_rows(start))
         if not rows:
             return empty_batch(kind)
         columns = extract.DEPLOYMENT_COLUMNS if kind == "deployments" else extract.PULL_REQUEST_COLUMNS
@@ -86,9 +89,9 @@ class GithubSource:
         result = normalise(kind, raw, self._known_services())
         return SourceBatch(result.good, result.rejected, result.conflicting_duplicates)
 
-    def _deployment_rows(self, start: pd.Timestamp) -> list[dict]:
-        created_since = (start - self.lookback).to_pydatetime()
-        pages = self.client.deployments(self.repos, list(self.environments), created_since)
+    def _deployment_rows(self, start: pd.Timestamp, end: pd.Timestamp) -> list[dict]:
+        reach = SupersededReach(start.to_pydatetime(), end.to_pydatetime(), (start - self.lookback).to_pydatetime())
+        pages = self.client.deployments(self.repos, list(self.environments), reach)
         services = self._services()
         return [extract.deployment_row(repo, services[repo], node, self.change_pattern)
                 for repo, nodes in pages for node in nodes]  # fmt: skip
@@ -114,6 +117,35 @@ class GithubSource:
             raise SourceError(f"{SOURCE}: GitHub refused the token in {self.token_env}"
                               f"{f' (HTTP {status.group(1)})' if status else ''}: check the token, its scopes and "
                               f"its SSO authorisation for the organisation ({SOURCE}.token_env)") from None  # fmt: skip
+
+
+@dataclass
+class SupersededReach:
+    """Whether to read a repository's next page of deployments (newest created first): while the page does not reach
+    before `created_since` (the look-back, for statuses that arrive late), and while an environment has a deployment
+    that went live in [start, end) but none yet that went live before `start`. That one was the environment's live
+    deployment when the window began: GitHub marked it INACTIVE in the window (auto-inactive), however long ago it
+    was created, so it is updated in the window. (Deployments to one environment that overlap, a newer one going live
+    first, are covered by the look-back only.)"""
+
+    start: datetime
+    end: datetime
+    created_since: datetime
+    waiting: dict[str, set[str]] = field(default_factory=dict)  # repo -> environments still to reach back in
+    reached: dict[str, set[str]] = field(default_factory=dict)  # repo -> environments reached back in
+
+    def __call__(self, repo: str, nodes: list) -> bool:
+        waiting, reached = self.waiting.setdefault(repo, set()), self.reached.setdefault(repo, set())
+        for node in nodes:
+            live, environment = timestamp(extract.went_live(node)), extract.environment(node)
+            if live is None or environment in reached:
+                continue
+            if live < self.start:
+                reached.add(environment)
+                waiting.discard(environment)
+            elif live < self.end:
+                waiting.add(environment)
+        return bool(waiting) or not reaches(nodes, "createdAt", self.created_since)
 
 
 def github_source(

@@ -7,7 +7,8 @@ Both kinds:
   else "unmapped" (a component no service claims, or no component at all: the issue still lands); with
   `service_field` set, that field's value(s) instead, by `jira_components` and else by the service's own name;
 - "done" at a changelog transition: when the workflow sets no `resolutiondate`, the time of the last transition
-  (status history) into a status of `done_statuses` (for a change, of `outcome_by_status` too), read from the
+  (status history) into a status of `done_statuses` (for a change, of `outcome_by_status` too) from one that is
+  not (Resolved -> Closed later is not the resolution), read from the
   embedded changelog, or from the full one (`needs_full_changelog` says which issues need it fetched).
 Incidents: title = summary; status = the status name; severity = the priority name through
 `severity_by_priority` (case-insensitive; a name the map lacks is kept, marked, so `normalise` rejects the row
@@ -173,10 +174,11 @@ def done_transitions(
     issues: Sequence[Any], fields: pd.DataFrame, wanted: pd.Series, done_names: set[str], histories: Histories | None
 ) -> pd.Series:
     """For the `wanted` issues, the `created` text of the last status history into one of `done_names` (lower
-    case): from `histories` (the full changelog, by issue id, else key) where given, else the embedded changelog.
-    None where there is none."""
+    case) from a status that is not one (a later move between done statuses, Resolved -> Closed days after, does
+    not move the resolution; an issue with only such moves takes its last one): from `histories` (the full
+    changelog, by issue id, else key) where given, else the embedded changelog. None where there is none."""
     histories = histories or {}
-    found: list[tuple[int, Any, Any]] = []  # (position, created, status it went to)
+    found: list[tuple[int, Any, Any, Any]] = []  # (position, created, status it went to, status it came from)
     for position in fields.index[wanted.to_numpy(dtype=bool)]:
         issue_id, key = fields.at[position, "id"], fields.at[position, "key"]
         full = histories.get(issue_id) if issue_id is not None else None
@@ -184,17 +186,19 @@ def done_transitions(
         entries = full if full is not None else _embedded(issues[position])
         for history in entries:
             if isinstance(history, dict):
-                found += [(position, history.get("created"), item.get("toString")) for item in _status_items(history)]
+                found += [(position, history.get("created"), item.get("toString"), item.get("fromString"))
+                          for item in _status_items(history)]  # fmt: skip
     empty = pd.Series(None, index=fields.index, dtype=object)
     if not found:
         return empty
-    moves = pd.DataFrame(found, columns=["position", "created", "to"])
+    moves = pd.DataFrame(found, columns=["position", "created", "to", "from"])
     moves["to"] = moves["to"].map(vendor_text, na_action="ignore").str.lower()
+    moves["entering"] = ~moves["from"].map(vendor_text, na_action="ignore").str.lower().isin(done_names)
     moves["stamp"] = pd.to_datetime(moves["created"].map(vendor_text), utc=True, errors="coerce", format="ISO8601")
     moves = moves[moves["to"].isin(done_names) & moves["stamp"].notna()]
     if moves.empty:
         return empty
-    last = moves.loc[moves.groupby("position")["stamp"].idxmax()]
+    last = moves.sort_values(["entering", "stamp"], kind="stable").groupby("position").tail(1)
     times = pd.Series(last["created"].map(vendor_text).to_numpy(), index=last["position"].to_numpy(), dtype=object)
     return times.reindex(fields.index)
 

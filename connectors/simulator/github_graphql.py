@@ -10,6 +10,7 @@ refused (code `notServedBySimulator`) instead of coming back null. Execution err
 
 Served (SERVED_FIELDS has the full list per type):
   viewer { login }
+  node(id:) { ... on Deployment { ... } }  (a deployment's node id; another id is NOT_FOUND)
   rateLimit(dryRun) { cost limit nodeCount remaining resetAt used }
   repository(owner:, name:) {
     deployments(first|last <= 100, after, before, environments: [String!],
@@ -71,7 +72,7 @@ LOAD_SECONDS: dict[str, float] = {}  # "schema": seconds the last github_schema(
 SERVED_FIELDS: dict[str, frozenset[str]] = {
     name: frozenset(fields.split())
     for name, fields in {
-        "Query": "viewer rateLimit repository",
+        "Query": "viewer rateLimit repository node",
         "User": "login id databaseId name",
         "RateLimit": "cost limit nodeCount remaining resetAt used",
         "Repository": "id name nameWithOwner url deployments pullRequests",
@@ -331,6 +332,7 @@ def _deployment(deployment: Deployment) -> dict[str, Any]:
 
     latest = deployment.latest_status
     return {
+        "__typename": "Deployment",
         "id": node_id("Deployment", deployment.id),
         "databaseId": deployment.id,
         "createdAt": iso_z(deployment.created_at),
@@ -388,6 +390,13 @@ class _Root:
         self.history = history
         self.rate = rate
         self.repos = {repo.lower(): repo for repo in history.deployments}
+
+    def node(self, _info: Any, id: str) -> dict[str, Any]:  # noqa: A002 (GitHub's argument name)
+        found = next((d for served in self.history.deployments.values() for d in served
+                      if node_id("Deployment", d.id) == id), None)  # fmt: skip
+        if found is None:
+            raise _error(f"Could not resolve to a node with the global id of '{id}'", "NOT_FOUND")
+        return _deployment(found)
 
     def viewer(self, _info: Any) -> dict[str, Any]:
         return {"login": VIEWER_LOGIN, "id": node_id("User", VIEWER_LOGIN), "databaseId": 1_000_001,

@@ -4,8 +4,12 @@
 and of each record its latest version only: vendors serve well-formed records, not stale export
 copies) and turns them into vendor objects:
 - GitHub, repository `acme/<service>`: every deployment (its `databaseId` is generate.py's deployment
-  id), created a few seeded minutes before its last status, whose time is the canonical `deployed_at`;
-  a status `in_progress` in between; `updatedAt` moves with the last status, as on GitHub. A deployment
+  id), created a few seeded minutes before its final status (success, failure, error; in_progress or queued
+  for one still running), whose time is the canonical `deployed_at`; a status `in_progress` in between. As
+  GitHub's auto_inactive does, when a deployment succeeds, the earlier-created deployments of its repository
+  and environment whose state is success get an `inactive` status at that moment, often days after their own
+  success; `updatedAt` moves with the latest status, as on GitHub. `History.github_as_of(moment)` is GitHub as
+  it stood at an earlier moment (what a nightly run read then). A deployment
   that implements a change request carries `{"change_request": "CHG..."}` as its payload. Every pull
   request, with its commits (the first one's authored and committed dates are the canonical
   `first_commit_at`); unmerged ones are OPEN or CLOSED.
@@ -43,7 +47,7 @@ import hashlib
 import json
 import zlib
 from collections.abc import Iterable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 
 import numpy as np
@@ -191,11 +195,26 @@ class Deployment:
     payload: str  # a JSON object, as text
     description: str
     statuses: tuple[DeploymentStatus, ...]  # oldest first
-    active: bool  # the newest successful deployment of its repository and environment
 
     @property
     def latest_status(self) -> DeploymentStatus | None:
         return self.statuses[-1] if self.statuses else None
+
+    @property
+    def went_live(self) -> datetime | None:
+        """The time of its first success status."""
+        return next((status.created_at for status in self.statuses if status.state == "success"), None)
+
+    @property
+    def active(self) -> bool:
+        """Live: it succeeded and no newer deployment of its repository and environment has (GitHub's ACTIVE)."""
+        return self.latest_status is not None and self.latest_status.state == "success"
+
+    def as_of(self, moment: datetime) -> Deployment:
+        """The deployment as GitHub showed it at `moment`: its statuses posted before then."""
+        statuses = tuple(status for status in self.statuses if status.created_at < moment)
+        updated = statuses[-1].created_at if statuses else self.created_at
+        return replace(self, statuses=statuses, updated_at=updated)
 
 
 @dataclass(frozen=True)
@@ -354,6 +373,13 @@ class History:
     def days(self) -> int:
         return (self.end - self.start).days
 
+    def github_as_of(self, moment: datetime) -> History:
+        """This history with GitHub's deployments as they stood at `moment` (those created before it, with the
+        statuses posted before it): what a nightly run then read. The other vendors' records are left whole."""
+        deployments = {repo: tuple(d.as_of(moment) for d in served if d.created_at < moment)
+                       for repo, served in self.deployments.items()}  # fmt: skip
+        return replace(self, deployments=deployments)
+
     @property
     def repos(self) -> dict[str, str]:
         """Repository -> service."""
@@ -434,9 +460,6 @@ def _deployments(seed: int, frame: pd.DataFrame) -> list[Deployment]:
     started = _times(frame["deployed_at"] - _seconds(lead - started_after))
     deployed = _times(frame["deployed_at"])
     status_ids = FIRST_STATUS_ID + np.cumsum(rng.integers(1, 30, 2 * count)).reshape(count, 2) if count else []
-    successful = frame[frame["status"] == "success"]
-    newest = successful.drop_duplicates(["service", "environment"], keep="last")["db_id"]
-    active = frame["db_id"].isin(newest).to_numpy()
     out = []
     for i, row in enumerate(frame.itertuples(index=False)):
         final = DeploymentStatus(int(status_ids[i][1]), row.status, deployed[i], STATUS_DESCRIPTIONS[row.status])
@@ -449,9 +472,26 @@ def _deployments(seed: int, frame: pd.DataFrame) -> list[Deployment]:
         out.append(Deployment(
             id=int(row.db_id), repo=github_repo(row.service), service=row.service, environment=row.environment,
             sha=row.sha, ref="main", created_at=created[i], updated_at=deployed[i], payload=payload,
-            description=f"Deploy {row.sha[:7]} to {row.environment}", statuses=statuses, active=bool(active[i]),
+            description=f"Deploy {row.sha[:7]} to {row.environment}", statuses=statuses,
         ))  # fmt: skip
-    return out
+    return _auto_inactive(out, int(status_ids[-1][1]) if count else FIRST_STATUS_ID)
+
+
+def _auto_inactive(deployments: list[Deployment], last_status_id: int) -> list[Deployment]:
+    """GitHub's auto_inactive (the default of every success status): when a deployment succeeds, each deployment of
+    its repository and environment created before it whose state is success gets an inactive status then, which
+    moves its updatedAt. Statuses get ids in the order they are posted, after `last_status_id`."""
+    live: dict[tuple[str, str], list[Deployment]] = {}
+    superseded: dict[int, datetime] = {}
+    for deployment in sorted((d for d in deployments if d.went_live), key=lambda d: (d.went_live, d.id)):
+        key = (deployment.repo, deployment.environment)
+        prior = [d for d in live.get(key, []) if (d.created_at, d.id) < (deployment.created_at, deployment.id)]
+        superseded.update((d.id, deployment.went_live) for d in prior)
+        live[key] = [d for d in live.get(key, []) if d not in prior] + [deployment]
+    ids = {key: last_status_id + n for n, key in enumerate(sorted(superseded, key=lambda k: (superseded[k], k)), 1)}
+    return [replace(d, statuses=(*d.statuses, DeploymentStatus(ids[d.id], "inactive", superseded[d.id],
+                                                               STATUS_DESCRIPTIONS["inactive"])),
+                    updated_at=superseded[d.id]) if d.id in superseded else d for d in deployments]  # fmt: skip
 
 
 def _pull_requests(seed: int, frame: pd.DataFrame) -> list[PullRequest]:

@@ -11,7 +11,8 @@ simulator serves, and the metrics the engine derives from them.
   the business_service CI (servicenow_cis), else `unmapped`;
 - incidents (Jira): source `jira`, source_id the key, severity from the priority name (Highest..Lowest ->
   sev1..sev5), status the status name, opened_at = created, resolved_at = resolutiondate, else (status of
-  category done) the last changelog transition to a done status (Done, Resolved, Closed, Completed), caused_by_change
+  category done) the last changelog transition to a done status (Done, Resolved, Closed, Completed) from one that is
+  not, caused_by_change
   the key of the "Causes" link's inwardIssue, service the first component that maps (jira_components), else
   `unmapped`;
 - changes (ServiceNow): type, outcome by close code (successful, successful_issues -> successful; unsuccessful ->
@@ -21,7 +22,9 @@ simulator serves, and the metrics the engine derives from them.
   successful, Failed -> failed, Backed out/Rolled back -> backed_out), implemented_at = resolutiondate, else the
   last transition to a done status, for those statuses only; another status: neither (outcome unknown);
 - deployments (GitHub): source `github`, source_id `acme/<service>/<databaseId>`, sha = commitOid,
-  deployed_at = latestStatus.createdAt, status = latestStatus.state in lower case, change_id the
+  deployed_at = the first success status's createdAt (when it went live; not the inactive status GitHub posts once
+  a newer deployment succeeds), else latestStatus.createdAt, else createdAt; status = latestStatus.state in lower
+  case (queued without a status), change_id the
   payload's `change_request` (a CHG number, or a Jira key for a Jira service), updated_at = updatedAt (which
   GitHub moves with the latest status);
 - pull_requests (GitHub, merged only: the connectors ask for states MERGED): source_id
@@ -85,11 +88,12 @@ def incident_severity(priority: str | None, urgency: str | None) -> str | None:
 
 
 def jira_done_at(issue: JiraIssue, done: set[str]):
-    """The time of the issue's last changelog transition into a status of category done named in `done`."""
-    moments = [h.created for h in issue.histories for item in h.items
-               if item.field == "status" and (item.to_string or "").lower() in done
-               and JIRA_STATUSES.get(item.to_string or "", ("", ""))[1] == "done"]  # fmt: skip
-    return max(moments) if moments else None
+    """The time of the issue's last changelog transition into a status of category done named in `done`, from one
+    not named there (else, with only moves between such statuses, the last of those)."""
+    moves = [((item.from_string or "").lower() not in done, h.created) for h in issue.histories for item in h.items
+             if item.field == "status" and (item.to_string or "").lower() in done
+             and JIRA_STATUSES.get(item.to_string or "", ("", ""))[1] == "done"]  # fmt: skip
+    return max(moves)[1] if moves else None
 
 
 def _jira_rows(history: History, mapping: dict[str, str]) -> tuple[list[dict], list[dict]]:
@@ -181,10 +185,12 @@ def truth_rows(history: History, sources: Iterable[str] | None = None) -> dict[s
         for repo, served in history.deployments.items():
             for d in served:
                 latest = d.latest_status
+                live = d.went_live or (latest.created_at if latest else d.created_at)
                 deployments.append({
                     "source": "github", "source_id": f"{repo}/{d.id}", "service": history.repos[repo],
-                    "environment": d.environment, "sha": d.sha, "deployed_at": _text(latest.created_at),
-                    "status": latest.state, "change_id": json.loads(d.payload).get("change_request", ""),
+                    "environment": d.environment, "sha": d.sha, "deployed_at": _text(live),
+                    "status": latest.state if latest else "queued",
+                    "change_id": json.loads(d.payload).get("change_request", ""),
                     "updated_at": _text(d.updated_at),
                 })  # fmt: skip
         pull_requests = [{
