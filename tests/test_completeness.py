@@ -174,9 +174,10 @@ def config_path(tmp_path: Path, data_dir: Path, monkeypatch: pytest.MonkeyPatch)
     return write_config(tmp_path, data_dir)
 
 
-def backfill(config: Path, first: str, last: str) -> None:
+def backfill(config: Path, first: str, last: str) -> str:
     result = cli("backfill", "--from", first, "--to", last, "--config", str(config))
     assert result.exit_code == 0, result.output
+    return result.stdout
 
 
 def stored(config: Path, table: str) -> pd.DataFrame:
@@ -185,7 +186,8 @@ def stored(config: Path, table: str) -> pd.DataFrame:
 
 
 def test_a_backfill_starting_mid_month_marks_that_month_partial_until_it_is_read_whole(config_path):
-    backfill(config_path, "2024-03-08", "2024-04-01")
+    summary = backfill(config_path, "2024-03-08", "2024-04-01")
+    assert "review periods   2024-03-01 partial: data from 2024-03-08; 2024-04-01 running: 1 of 30 days" in summary
     for table in ("metric_values", "kpi_scores", "node_scores"):
         rows = stored(config_path, table)
         march = rows[rows["period_start"] == ts("2024-03-01")]

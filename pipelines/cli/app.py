@@ -27,7 +27,7 @@ from pipelines.derive import (
     score_scorecard,
 )
 from pipelines.settings import known_services, with_files_source
-from pipelines.views.scorecard import in_config_order, latest_period
+from pipelines.views.scorecard import in_config_order, latest_period, period_covers
 from pipelines.views.terminal import metrics_table, print_table, scorecard_table
 from scoring.completeness import COMPLETENESS_COLUMNS
 from scoring.config import ConfigError
@@ -523,6 +523,21 @@ def _run_job(config: Path | None, first: date, last: date, show_progress: bool) 
     if not summary.success:
         raise fail(summary.error or "the run failed", code=1)
     emit(_summary_text(plan, summary))
+    emit(_periods_text(plan))
+
+
+def _periods_text(plan: Plan) -> str:
+    """The review periods the run's days fall in, each complete or labelled with what it covers."""
+    from pipelines.resources import WarehouseResource
+    from warehouse import Warehouse
+
+    with Warehouse.open_existing(WarehouseResource().resolve_url(plan.config)) as warehouse:
+        periods = warehouse.read_table("scorecard_periods")
+    first, after = pd.Timestamp(plan.first, tz="UTC"), pd.Timestamp(plan.last, tz="UTC") + pd.Timedelta(days=1)
+    periods = periods[(periods["scorecard"] == plan.config.scorecard.name) & (periods["period_end"] > first)
+                      & (periods["period_start"] < after)]  # fmt: skip
+    shown = [f"{row['period_start']:%Y-%m-%d} {period_covers(row) or 'complete'}" for _, row in periods.iterrows()]
+    return f"  review periods   {'; '.join(shown) or 'none scored'}"
 
 
 def _execute(plan: Plan, show_progress: bool) -> RunSummary:
