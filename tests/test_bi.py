@@ -8,6 +8,7 @@ March is the latest ended review period and April has begun (scored, nearly empt
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import re
 import shutil
@@ -22,7 +23,7 @@ import pytest
 import sqlalchemy as sa
 from alembic import command
 from demo_files import write_config
-from test_warehouse import OCTOBER, SEPTEMBER, VALUES, scores, ts
+from test_warehouse import OCTOBER, SEPTEMBER, VALUES, good, incident, scores, ts
 from typer.testing import CliRunner
 
 from pipelines.cli import app
@@ -400,3 +401,31 @@ def test_the_readonly_role_reads_every_table_and_view_and_writes_nothing(postgre
 def test_the_role_script_refuses_to_run_without_a_role(postgres_admin):
     done = run_role_script(postgres_admin)
     assert done.returncode != 0 and "give the role to grant to" in done.stderr
+
+
+# --- migration 0004: complete periods ---------------------------------------------------------------------
+
+
+def test_0004_upgrades_a_populated_warehouse_saying_what_its_rows_and_sources_cover(warehouse):
+    kpis, nodes = scores(VALUES)
+    warehouse.replace_scores("Mini Scorecard", kpis, nodes, [SEPTEMBER, OCTOBER])
+    warehouse.upsert_facts("incidents", good("incidents", [incident("P1", updated_at="2026-09-03T12:00:00Z"),
+                                                           incident("P2", updated_at="2026-10-20T08:00:00Z")]))
+    warehouse.set_cursor("pagerduty", "incidents", "2026-10-21T00:00:00+00:00")
+    config = alembic_config()
+    with warehouse.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.downgrade(config, "0003")
+    assert "complete" not in {c["name"] for c in sa.inspect(warehouse.engine).get_columns("kpi_scores")}
+    stamp_computed_at(warehouse, "2026-10-15T00:00:00Z")  # as the last run before the upgrade left them
+
+    upgrade(warehouse.engine)
+    stored = warehouse.read_table("kpi_scores")
+    by_period = stored.groupby("period_start")[["complete", "data_from", "data_to"]].first()
+    # Before 0004 nothing said what a row covered: a period counts as complete once it had ended by its computation.
+    assert by_period.loc[SEPTEMBER].tolist() == [True, SEPTEMBER, OCTOBER]
+    assert by_period.loc[OCTOBER].tolist() == [False, OCTOBER, ts("2026-10-15")]
+    sync = warehouse.read_table("sync_state").set_index(["source", "kind"])
+    assert json.loads(sync.loc[("pagerduty", "incidents"), "covered"]) == [
+        [ts("2026-09-03").isoformat(), "2026-10-21T00:00:00+00:00"]]  # from its first record's day to its cursor
+    assert set(warehouse.read_table("scorecard_latest")["period_start"]) == {SEPTEMBER}

@@ -447,6 +447,36 @@ def test_trend_charts_hold_at_most_twelve_periods(config, tables):
     assert [row["period"] for row in points] == [f"{m:%Y-%m-%d}" for m in months[-12:]]
 
 
+def test_a_partial_periods_point_is_drawn_hollow_and_says_what_it_covers(dom, tables):
+    """The 90 days begin in January: its figures miss the month's first weeks, so its point is hollow."""
+    kpis = tables["kpi_scores"]
+    january = kpis[kpis["period_start"] == pd.Timestamp("2024-01-01", tz="UTC")]
+    assert not january["complete"].any() and (january["data_from"] > january["period_start"]).all()
+    specs = json.loads(dom.one("script", id="chart-specs").text())
+    for key, spec in specs.items():
+        if not key.startswith("kpi-"):
+            continue
+        marks = next(layer for layer in spec["layer"] if layer["mark"]["type"] == "point")
+        assert marks["encoding"]["fillOpacity"] == {"field": "fill", "type": "quantitative", "scale": None}, key
+        for point in layer_data(spec, "point"):
+            partial = point["period"] == "2024-01-01"
+            assert point["fill"] == (0.0 if partial else 1.0), (key, point["period"])
+            assert point["covers"].startswith("partial: data from 2024-01-") if partial else (
+                point["covers"] == "complete period"), (key, point["period"])
+
+
+def test_a_report_of_a_period_that_is_not_complete_says_so_under_its_title(config, tables):
+    april = pd.Timestamp("2024-04-01", tz="UTC")
+    assert not of_period(tables["kpi_scores"], april)["complete"].any()  # the running month
+    report = build_report(frames_of(tables), config.scorecard, pd.Timestamp(NOW), april)
+    assert report.covers == "running: 1 of 30 days"
+    banner = parse(render_report(report)).one("p", **{"data-testid": "period-covers"})
+    assert "running: 1 of 30 days" in banner.text()
+    complete = build_report(frames_of(tables), config.scorecard, pd.Timestamp(NOW))
+    assert complete.period_start == MARCH and complete.covers == ""
+    assert 'data-testid="period-covers"' not in render_report(complete)
+
+
 def frames_of(tables: dict[str, pd.DataFrame], **given: pd.DataFrame) -> ReportFrames:
     """ReportFrames of the warehouse's tables with `given` ones replaced; the review and alert tables empty."""
     frames = ReportFrames(kpi_scores=tables["kpi_scores"], node_scores=tables["node_scores"],

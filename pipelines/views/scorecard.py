@@ -13,12 +13,13 @@ from scoring.scorecard import kpi_table, node_table
 
 
 def latest_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -> pd.Timestamp | None:
-    """The period to show: the latest complete one with a value (README "Complete periods"); else the latest with
-    a value that had ended by `as_of` (partial); else the latest with a value (running); else the latest of all.
+    """The period to show: the latest complete one with a value that had ended by `as_of` (README "Complete
+    periods"); else the latest with a value that had ended by then (partial); else the latest with a value
+    (running); else the latest of all.
     Rows that do not say whether they are complete (scored from a file) count as complete once ended."""
     scored = kpi_scores[kpi_scores["value"].notna()]
     ended = scored[scored["period_end"] <= as_of] if as_of is not None else scored.iloc[0:0]
-    complete = scored[scored["complete"].eq(True)] if "complete" in scored.columns else ended
+    complete = ended[ended["complete"].eq(True)] if "complete" in ended.columns else ended
     for candidates in (complete, ended, scored, kpi_scores):
         if len(candidates):
             return candidates["period_start"].max()
