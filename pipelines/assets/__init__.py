@@ -5,8 +5,8 @@
     kpi_scores, node_scores                          the touched review periods and the next one (its trend moved)
     metric_dictionary                                the metric definitions (not partitioned)
     kpi_comments, actions                            the review's commentary and action log (not partitioned)
-    kpi_alerts                                       the latest ended review period's escalations, posted once
-    scorecard_report                                 the HTML report of the latest ended review period (report.dir)
+    kpi_alerts                                       the latest complete review period's escalations, posted once
+    scorecard_report                                 the HTML report of the latest complete review period (report.dir)
 
 Every partitioned asset has `BackfillPolicy.single_run()`: a backfill of a range is one run whose
 assets see the whole range as one time window, so each source is read once for the range.

@@ -170,9 +170,9 @@ def escalations_check(outcome: AlertOutcome) -> AssetCheckResult:
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
     deps=["kpi_scores"],
-    check_specs=[AssetCheckSpec(CHECK, asset=ASSET, description="Fails (warning) while the latest ended review "
+    check_specs=[AssetCheckSpec(CHECK, asset=ASSET, description="Fails (warning) while the latest complete review "
                                 "period has escalations: entered red, fell a band, or no data for N periods.")],
-    description="The escalations of the latest review period that has ended (red, drop, no_data per KPI), "
+    description="The escalations of the latest complete review period (red, drop, no_data per KPI), "
     "recorded in alerts_sent and posted once to the alert webhook when one is configured.",
 )  # fmt: skip
 def kpi_alerts(

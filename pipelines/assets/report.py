@@ -1,4 +1,4 @@
-"""scorecard_report: the HTML report of the latest review period that had ended by the run's as-of instant, written
+"""scorecard_report: the HTML report of the latest complete review period by the run's as-of instant, written
 to `report.dir` (relative to scorecard.yaml) after the scores, the review's records and the alerts have landed.
 
 The file is `<scorecard slug>-<period start>.html` (pipelines.views.render), with `index.html` beside it; its path
@@ -23,7 +23,7 @@ UPSTREAM = ["kpi_scores", "node_scores", "kpi_comments", "actions", "kpi_alerts"
     partitions_def=DAILY,
     backfill_policy=SINGLE_RUN,
     deps=UPSTREAM,
-    description="The HTML scorecard report (one self-contained file) of the latest review period that had ended by "
+    description="The HTML scorecard report (one self-contained file) of the latest complete review period by "
     "the run's as-of instant, in report.dir: summary, scorecard tree, trend charts, strategy map, weekly operations, "
     "action log, metric dictionary.",
 )

@@ -1,6 +1,6 @@
 """The HTML report's view model: plain data built from the warehouse's frames and the config, as of an instant.
 
-`read_frames` reads what the report shows; `build_report` picks the review period (the latest that has ended by
+`read_frames` reads what the report shows; `build_report` picks the review period (the latest complete one by
 `as_of`, as `scorecard show` does, or the one holding a given day) and shapes everything the templates print:
 figures already formatted (pipelines.views.formats), status words beside every colour, chart and map specs as
 plain dicts. Nothing here renders HTML: pipelines/views/render.py does, with the Jinja2 templates.
@@ -231,7 +231,7 @@ class Report:
 
 
 def choose_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp, day: pd.Timestamp | None = None) -> pd.Timestamp:
-    """The start of the review period to report: the one holding `day`, else the latest ended by `as_of`.
+    """The start of the review period to report: the one holding `day`, else latest_period by `as_of`.
 
     Raises ReportError when there are no scores, or none for the period holding `day` (naming those there are)."""
     if kpi_scores.empty:
