@@ -63,6 +63,20 @@ def test_metrics_warns_about_rejected_rows_on_stderr_and_goes_on():
     json.loads(result.stdout)
 
 
+def test_metrics_warns_about_a_malformed_csv_line_and_uses_the_good_rows(tmp_path):
+    """A deployment line with a field too many (line 3) is named on stderr; D1 and D2 still count."""
+    path = tmp_path / "deployments.csv"
+    row = "github,{id},checkout,production,a,2026-10-0{day}T10:00:00Z,success\n"
+    path.write_text("source,source_id,service,environment,sha,deployed_at,status\n" + row.format(id="D1", day=1)
+                    + row.format(id="BAD", day=2).replace("success", "success,x") + row.format(id="D2", day=3))
+    result = run("metrics", "--deployments", str(path), *WINDOW, "--metric", "deployment_frequency",
+                 "--service", "all", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"warning: 1 rejected rows in {path}",
+                                          "  deployments.csv line 3: line has 8 fields, the header has 7"]
+    assert result.stdout.splitlines()[-1].endswith(",2.0,count,2")
+
+
 def test_metrics_csv_and_filters():
     result = run("metrics", *RECORDS, *WINDOW, "--format", "csv", "--metric", "deployment_frequency",
                  "--service", "all")
