@@ -200,6 +200,57 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert "Traceback" not in result.output
 
 
+VALUES = ["--values", str(DATA / "values.csv")]
+DATE_OPTIONS = [
+    (["metrics", *RECORDS], "--from"), (["metrics", *RECORDS], "--to"), (["score", *VALUES], "--from"),
+    (["score", *VALUES], "--to"),
+    (["run"], "--from"), (["run"], "--to"), (["backfill", "--days", "3"], "--to"), (["backfill"], "--from"),
+    (["show"], "--period"), (["report"], "--period"),
+]
+
+
+@pytest.mark.parametrize("value", ["01/11/2026", "Nov 3 2026", "2026-1-5", "20261105", "2026-02-30",
+                                   "2026-11-05T10:00:00Z"])
+@pytest.mark.parametrize("command, option", DATE_OPTIONS, ids=lambda v: v if isinstance(v, str) else v[0])
+def test_every_date_option_takes_yyyy_mm_dd_only(command, option, value, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # show and report would read ./scorecard.yaml
+    result = run(*command, option, value)
+    assert (result.exit_code, result.stderr) == (2, f"error: {option} '{value}' is not a date (use YYYY-MM-DD)\n")
+
+
+@pytest.mark.parametrize("command", [["metrics", *RECORDS], ["score", *VALUES]])
+@pytest.mark.parametrize("value", ["15/11/2026", "2026-11-15 12:00", "2026-11-15T12:00:00", "tomorrow"])
+def test_as_of_takes_a_day_or_an_instant_with_its_offset(command, value):
+    result = run(*command, "--as-of", value)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: --as-of '{value}' is not an instant (use YYYY-MM-DD, or an ISO 8601 time with Z or an offset such "
+           "as 2026-11-03T02:00:00Z)\n")
+
+
+def test_as_of_an_instant_is_now_for_open_incidents(tmp_path):
+    """sev1 opened 2026-10-05 10:00, still open: as of 12:30Z (= 14:30+02:00) it has been down 2.5 h of the day."""
+    path = tmp_path / "incidents.csv"
+    path.write_text("source,source_id,service,severity,opened_at\npd,1,checkout,sev1,2026-10-05T10:00:00Z\n")
+    values = {}
+    for as_of in ("2026-10-05T12:30:00Z", "2026-10-05T14:30:00+02:00"):
+        result = run("metrics", "--incidents", str(path), "--from", "2026-10-05", "--to", "2026-10-05", "--grain",
+                     "day", "--as-of", as_of, "--metric", "availability", "--service", "all", "--format", "json")
+        assert result.exit_code == 0, result.output
+        values[as_of] = json.loads(result.stdout)[0]["value"]
+    assert list(values.values()) == [pytest.approx(100 * 10 / 12.5)] * 2
+
+
+@pytest.mark.parametrize("value", ["next tuesday", "2026-11-03T02:00:00", "03/11/2026"])
+@pytest.mark.parametrize("command", [["metrics", *RECORDS], ["generate", "--out", "x"], ["run"]])
+def test_a_bad_scorecard_now_is_one_line_naming_the_variable(command, value, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(NOW_ENV, value)
+    result = run(*command)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {NOW_ENV}='{value}' is not an instant (use YYYY-MM-DD, or an ISO 8601 time with Z or an offset "
+           "such as 2026-11-03T02:00:00Z)\n")
+
+
 @pytest.mark.parametrize("option, name, message", [
     ("--metric", "nope", "error: --metric 'nope': unknown metric (known: deployment_frequency, "),
     ("--service", "nope", "error: --service 'nope': unknown service in the records or the config "
