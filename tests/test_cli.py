@@ -184,6 +184,16 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_validate_names_a_base_url_without_a_scheme(tmp_path):
+    config = tmp_path / "scorecard.yaml"
+    github = "sources:\n  github:\n    base_url: api.github.com\n"
+    config.write_text((DATA / "mini_scorecard.yaml").read_text() + github)
+    result = run("validate", "--config", str(config))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["sources.github.base_url: must be an http(s) URL with a host, got "
+                                          "'api.github.com'", f"{config}: 1 problem(s)"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["metrics", "--incidents", "nope.csv"], "error: incidents file not found: nope.csv"),
     (["metrics", *RECORDS, "--from", "last tuesday"], "error: --from 'last tuesday' is not a date"),
