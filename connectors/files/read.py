@@ -144,8 +144,9 @@ def _csv_rows(lines: list[str], position: int, width: int, rows: list, numbers: 
                     return start
     except csv.Error as error:
         start = end + 1
-        opened = lines[start - 1].count('"') % 2
-        bad.append(_unreadable(start, UNTERMINATED_QUOTE if opened else f"{NOT_CSV}{error}", lines[start - 1]))
+        first_line = lines[start - 1]
+        problem = UNTERMINATED_QUOTE if first_line.count('"') % 2 else f"{NOT_CSV}{error}"
+        bad.append(_unreadable(start, problem, first_line.rstrip("\r\n")))
         return start
     return _ended_in_quotes(lines, start, rows, numbers, bad)
 
