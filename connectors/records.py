@@ -115,15 +115,32 @@ _VOCABULARIES = {
 # A time of day followed by Z or a numeric offset; a bare date has no offset to read.
 _OFFSET_AT_END = re.compile(r"[T ]\d{2}[\d:.,]*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
 
+# The reasons a row is rejected for, each worded once: `rejection_reasons()` lists them for the README.
+MISSING = "missing"
+NO_OFFSET = "timestamp has no UTC offset (add Z or +HH:MM)"
+NOT_A_TIMESTAMP = "not an ISO 8601 timestamp"
+
+
+def not_in_vocabulary(value: object, kind: str) -> str:
+    return f"'{value}' is not one of {_VOCABULARIES[kind][1]}"
+
+
+def out_of_order(earlier: str) -> str:
+    return f"before {earlier}"
+
+
+def unknown_service(name: object) -> str:
+    return f"unknown service '{name}' (add it under services: in scorecard.yaml)"
+
 
 def normalise_word(value: str | None, kind: str) -> str | None:
     """Map a vocabulary word (any case, aliases allowed) to its canonical form; None for empty."""
     if value is None or str(value).strip() == "":
         return None
-    aliases, expected = _VOCABULARIES[kind]
+    aliases = _VOCABULARIES[kind][0]
     word = str(value).strip().lower()
     if word not in aliases:
-        raise ValueError(f"'{value}' is not one of {expected}")
+        raise ValueError(not_in_vocabulary(value, kind))
     return aliases[word]
 
 
@@ -155,7 +172,7 @@ class _Record(BaseModel):
         for earlier, later in ORDERED_TIMESTAMPS[self.KIND]:
             first, second = getattr(self, earlier), getattr(self, later)
             if first is not None and second is not None and second < first:
-                raise ValueError(f"{later} is before {earlier}")
+                raise ValueError(f"{later} is {out_of_order(earlier)}")
         return self
 
     def canonical(self) -> dict[str, Any]:
@@ -233,6 +250,38 @@ def records_to_frame(kind: str, records: list[_Record]) -> pd.DataFrame:
 REJECTED_COLUMNS = ["row", "source", "source_id", "column", "reason", "payload"]
 
 
+@dataclass(frozen=True)
+class RejectionReason:
+    """A reason a row can be rejected for, as `rejected_records.reason` holds it (`<value>`: the value read)."""
+
+    reason: str
+    kind: str  # a record kind, or the file format whose lines it concerns
+    columns: tuple[str, ...]  # as `rejected_records.column_name` holds them; none for a line that is no record
+
+
+def rejection_reasons() -> list[RejectionReason]:
+    """Every reason `normalise` rejects a row for, by kind and the columns it concerns."""
+    checks = [
+        (MISSING, lambda kind: [c.name for c in SCHEMAS[kind] if c.required]),
+        (NO_OFFSET, lambda kind: [c.name for c in SCHEMAS[kind] if c.kind == "timestamp"]),
+        (NOT_A_TIMESTAMP, lambda kind: [c.name for c in SCHEMAS[kind] if c.kind == "timestamp"]),
+    ]
+    reasons = [RejectionReason(reason, kind, tuple(columns(kind))) for reason, columns in checks for kind in KINDS]
+    reasons += [RejectionReason(not_in_vocabulary("<value>", c.kind), kind, (c.name,))
+                for kind in KINDS for c in SCHEMAS[kind] if c.kind in _VOCABULARIES]  # fmt: skip
+    reasons += [RejectionReason(out_of_order(earlier), kind, (later,))
+                for kind in KINDS for earlier, later in ORDERED_TIMESTAMPS[kind]]  # fmt: skip
+    reasons += [RejectionReason(unknown_service("<value>"), kind, ("service",)) for kind in KINDS]
+    return reasons
+
+
+def rejection_table(reasons: list[RejectionReason]) -> str:
+    """The reasons as the README's markdown table."""
+    lines = ["| reason | kind | column |", "| --- | --- | --- |"]
+    lines += [f"| `{r.reason}` | {r.kind} | {', '.join(r.columns) or '—'} |" for r in reasons]
+    return "\n".join(lines)
+
+
 def empty_frame(kind: str) -> pd.DataFrame:
     """A typed frame with the kind's canonical columns and no rows."""
     columns = {}
@@ -261,20 +310,19 @@ def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     no_offset = ~values.str.contains(_OFFSET_AT_END)
     parsed = pd.to_datetime(values.where(~no_offset), utc=True, format="ISO8601", errors="coerce")
     unparsable = parsed.isna() & ~no_offset
-    errors[no_offset[no_offset].index] = "timestamp has no UTC offset (add Z or +HH:MM)"
-    errors[unparsable[unparsable].index] = "not an ISO 8601 timestamp"
+    errors[no_offset[no_offset].index] = NO_OFFSET
+    errors[unparsable[unparsable].index] = NOT_A_TIMESTAMP
     stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
     stamps[present] = parsed.dt.as_unit("ns")
     return stamps, errors
 
 
 def _normalise_words(text: pd.Series, kind: str) -> tuple[pd.Series, pd.Series]:
-    aliases, expected = _VOCABULARIES[kind]
     words = text.map(lambda v: v.lower(), na_action="ignore")
-    mapped = words.map(aliases)
+    mapped = words.map(_VOCABULARIES[kind][0])
     bad = text.notna() & mapped.isna()
     errors = pd.Series(None, index=text.index, dtype=object)
-    errors[bad] = text[bad].map(lambda v: f"'{v}' is not one of {expected}")
+    errors[bad] = text[bad].map(lambda v: not_in_vocabulary(v, kind))
     return mapped.astype(object).where(mapped.notna(), None), errors
 
 
@@ -338,17 +386,16 @@ def normalise(
         else:
             value, errors = _normalise_words(text, col.kind)
         if col.required:
-            errors = errors.where(text.notna(), "missing")
+            errors = errors.where(text.notna(), MISSING)
         note(errors, col.name)
         out[col.name] = value if col.kind == "timestamp" else value.astype(object).where(value.notna(), None)
     if kind == "changes":
         out["outcome"] = out["outcome"].where(out["outcome"].notna(), "unknown")
     for earlier, later in ORDERED_TIMESTAMPS[kind]:
-        note(pd.Series(np.where(out[later] < out[earlier], f"before {earlier}", None), index=raw.index), later)
+        note(pd.Series(np.where(out[later] < out[earlier], out_of_order(earlier), None), index=raw.index), later)
     if known_services is not None:
         unknown = out["service"].notna() & ~out["service"].isin(known_services)
-        reason = "unknown service '" + out["service"].astype(str) + "' (add it under services: in scorecard.yaml)"
-        note(pd.Series(np.where(unknown, reason, None), index=raw.index), "service")
+        note(out.loc[unknown, "service"].map(unknown_service).reindex(raw.index), "service")
     extras = [c for c in raw.columns if c not in out.columns]
     for name in extras:
         out[name] = raw[name]

@@ -13,6 +13,7 @@ import re
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
+from urllib.parse import urlsplit
 
 import pandas as pd
 import yaml
@@ -54,7 +55,22 @@ def _env_var_name(value: str) -> str:
     return value
 
 
+def _http_url(value: str) -> str:
+    try:
+        parts = urlsplit(value)
+        usable = parts.scheme.lower() in ("http", "https") and bool(parts.hostname)
+    except ValueError:  # an unbalanced [ of an IPv6 host
+        usable = False
+    if not usable:
+        shown = value if "@" not in value else "a URL with user info"  # never echo a password pasted into it
+        raise ValueError(f"must be an http(s) URL with a host, got '{shown}'")
+    if "@" in parts.netloc:
+        raise ValueError("must not carry a user or password: the source's *_env keys name the variables holding them")
+    return value
+
+
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1)]
+BaseUrl = Annotated[Text, AfterValidator(_http_url)]  # a vendor's API root: http(s)://host[/path]
 Identifier = Annotated[str, StringConstraints(strip_whitespace=True), AfterValidator(_identifier)]
 EnvVarName = Annotated[str, AfterValidator(_env_var_name)]
 Weight = Annotated[FiniteFloat, Field(ge=0)]

@@ -51,11 +51,24 @@ METRICS: dict[str, MetricDefinition] = {
             "Lead time for changes",
             "Median hours from a pull request's first commit (created_at when unknown) to the first "
             "successful production deployment of its service at or after its merge; counted in the "
-            "period of that deployment.",
+            "period of that deployment. A pull request merged before its service's first recorded "
+            "successful production deployment gets no lead time (nothing recorded says when it shipped); "
+            "such PRs are counted, not timed (lead_time_untimed_prs).",
             "hours",
             "lower_is_better",
             "pull_requests.first_commit_at, pull_requests.merged_at, deployments.deployed_at",
             dora=True,
+        ),
+        MetricDefinition(
+            "lead_time_untimed_prs",
+            "Pull requests without a lead time",
+            "Merged pull requests that get no lead time because they were merged before their "
+            "service's first recorded successful production deployment (or the service has none yet), "
+            "counted in the period of their merge. Null for a service with no pull request merged "
+            "before the as-of time at all.",
+            "count",
+            "lower_is_better",
+            "pull_requests.merged_at, deployments.environment, deployments.status, deployments.deployed_at",
         ),
         MetricDefinition(
             "change_failure_rate",

@@ -398,6 +398,12 @@ def _with_all(per_service: np.ndarray, all_row: np.ndarray | None = None) -> np.
     return np.vstack([per_service, per_service.sum(axis=0) if all_row is None else all_row])
 
 
+def _null_unless(has_records: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """The grid's values, null in the rows of services without records (per service bools; `all`: any)."""
+    rows = np.append(has_records, has_records.any())
+    return np.where(rows[:, None], values, np.nan)
+
+
 def _percent_of(grid: _Grid, service: np.ndarray, period: np.ndarray, hit: np.ndarray) -> _Cells:
     """100 * hits / events per cell, null where there were no events; `all` pools the services."""
     total = _with_all(_counts(grid, service, period))
@@ -478,8 +484,7 @@ def _deployment_frequency(grid: _Grid, records: _Records) -> dict[str, _Cells]:
     successes = records.production[records.production["success"]]
     service = successes["service"].to_numpy()
     count = _with_all(_counts(grid, service, grid.period_of(successes["at"].to_numpy())))
-    deploying = np.append(records.deploying, records.deploying.any())
-    value = np.where(deploying[:, None], count, np.nan)
+    value = _null_unless(records.deploying, count)
     with np.errstate(invalid="ignore", divide="ignore"):
         per_day = value / (grid.effective_hours / 24)
     return {
@@ -489,22 +494,28 @@ def _deployment_frequency(grid: _Grid, records: _Records) -> dict[str, _Cells]:
 
 
 def _lead_time(grid: _Grid, records: _Records) -> dict[str, _Cells]:
-    """Each merged PR ships with the first successful production deployment of its service at or after its merge."""
+    """Each merged PR ships with the first successful production deployment of its service at or after its merge.
+
+    A PR merged before its service's first recorded success (or with none at all) is untimed: the history
+    starts after it shipped, so the first deployment on record would time it from the wrong end. It is
+    counted in the period of its merge instead.
+    """
     prs = records.merged_prs
     successes = records.production[records.production["success"]]
+    service, merged = prs["service"].to_numpy(), prs["merged"].to_numpy()
+    first_success = np.full(grid.n_services, np.iinfo(np.int64).max)
+    np.minimum.at(first_success, successes["service"].to_numpy(), successes["at"].to_numpy())
+    untimed = merged < first_success[service]
     position = _asof_positions(
-        prs["service"].to_numpy(),
-        prs["merged"].to_numpy(),
-        successes["service"].to_numpy(),
-        successes["at"].to_numpy(),
-        direction="forward",
+        service, merged, successes["service"].to_numpy(), successes["at"].to_numpy(), direction="forward"
     )
-    shipped = position >= 0
+    shipped = (position >= 0) & ~untimed
     deployed_at = successes["at"].to_numpy()[position[shipped]]
     hours = (deployed_at - prs["started"].to_numpy()[shipped]) / _HOUR_NS
-    service = prs["service"].to_numpy()[shipped]
-    (median,) = _summaries(grid, service, grid.period_of(deployed_at), hours, "median")
-    return {"lead_time_for_changes": median}
+    (median,) = _summaries(grid, service[shipped], grid.period_of(deployed_at), hours, "median")
+    count = _with_all(_counts(grid, service[untimed], grid.period_of(merged[untimed])))
+    merging = _per_service_any(service, grid)
+    return {"lead_time_for_changes": median, "lead_time_untimed_prs": _Cells(_null_unless(merging, count), count)}
 
 
 def _failure_rate_changes(production: pd.DataFrame, requests: pd.DataFrame) -> pd.DataFrame:
@@ -668,8 +679,7 @@ def _open_failures(grid: _Grid, records: _Records, failures: pd.DataFrame) -> _C
         service * width + after, minlength=grid.n_services * width
     )
     count = _with_all(np.cumsum(marks.reshape(grid.n_services, width), axis=1)[:, :-1])
-    reporting = np.append(records.reporting_incidents, records.reporting_incidents.any())
-    return _Cells(np.where(reporting[:, None], count, np.nan), count)
+    return _Cells(_null_unless(records.reporting_incidents, count), count)
 
 
 def _outages(grid: _Grid, records: _Records) -> pd.DataFrame:

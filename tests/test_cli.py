@@ -63,6 +63,20 @@ def test_metrics_warns_about_rejected_rows_on_stderr_and_goes_on():
     json.loads(result.stdout)
 
 
+def test_metrics_warns_about_a_malformed_csv_line_and_uses_the_good_rows(tmp_path):
+    """A deployment line with a field too many (line 3) is named on stderr; D1 and D2 still count."""
+    path = tmp_path / "deployments.csv"
+    row = "github,{id},checkout,production,a,2026-10-0{day}T10:00:00Z,success\n"
+    path.write_text("source,source_id,service,environment,sha,deployed_at,status\n" + row.format(id="D1", day=1)
+                    + row.format(id="BAD", day=2).replace("success", "success,x") + row.format(id="D2", day=3))
+    result = run("metrics", "--deployments", str(path), *WINDOW, "--metric", "deployment_frequency",
+                 "--service", "all", "--format", "csv")
+    assert result.exit_code == 0, result.output
+    assert result.stderr.splitlines() == [f"warning: 1 rejected rows in {path}",
+                                          "  deployments.csv line 3: line has 8 fields, the header has 7"]
+    assert result.stdout.splitlines()[-1].endswith(",2.0,count,2")
+
+
 def test_metrics_csv_and_filters():
     result = run("metrics", *RECORDS, *WINDOW, "--format", "csv", "--metric", "deployment_frequency",
                  "--service", "all")
@@ -170,6 +184,16 @@ def test_validate_lists_every_problem_and_exits_1(tmp_path):
     assert "Traceback" not in result.output
 
 
+def test_validate_names_a_base_url_without_a_scheme(tmp_path):
+    config = tmp_path / "scorecard.yaml"
+    github = "sources:\n  github:\n    base_url: api.github.com\n"
+    config.write_text((DATA / "mini_scorecard.yaml").read_text() + github)
+    result = run("validate", "--config", str(config))
+    assert result.exit_code == 1
+    assert result.stderr.splitlines() == ["sources.github.base_url: must be an http(s) URL with a host, got "
+                                          "'api.github.com'", f"{config}: 1 problem(s)"]
+
+
 @pytest.mark.parametrize("args, message", [
     (["metrics", "--incidents", "nope.csv"], "error: incidents file not found: nope.csv"),
     (["metrics", *RECORDS, "--from", "last tuesday"], "error: --from 'last tuesday' is not a date"),
@@ -184,6 +208,57 @@ def test_bad_input_is_one_line_and_exit_2(args, message):
     assert result.exit_code in (1, 2) if args[0] == "validate" else result.exit_code == 2
     assert message in result.stderr
     assert "Traceback" not in result.output
+
+
+VALUES = ["--values", str(DATA / "values.csv")]
+DATE_OPTIONS = [
+    (["metrics", *RECORDS], "--from"), (["metrics", *RECORDS], "--to"), (["score", *VALUES], "--from"),
+    (["score", *VALUES], "--to"),
+    (["run"], "--from"), (["run"], "--to"), (["backfill", "--days", "3"], "--to"), (["backfill"], "--from"),
+    (["show"], "--period"), (["report"], "--period"),
+]
+
+
+@pytest.mark.parametrize("value", ["01/11/2026", "Nov 3 2026", "2026-1-5", "20261105", "2026-02-30",
+                                   "2026-11-05T10:00:00Z"])
+@pytest.mark.parametrize("command, option", DATE_OPTIONS, ids=lambda v: v if isinstance(v, str) else v[0])
+def test_every_date_option_takes_yyyy_mm_dd_only(command, option, value, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # show and report would read ./scorecard.yaml
+    result = run(*command, option, value)
+    assert (result.exit_code, result.stderr) == (2, f"error: {option} '{value}' is not a date (use YYYY-MM-DD)\n")
+
+
+@pytest.mark.parametrize("command", [["metrics", *RECORDS], ["score", *VALUES]])
+@pytest.mark.parametrize("value", ["15/11/2026", "2026-11-15 12:00", "2026-11-15T12:00:00", "tomorrow"])
+def test_as_of_takes_a_day_or_an_instant_with_its_offset(command, value):
+    result = run(*command, "--as-of", value)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: --as-of '{value}' is not an instant (use YYYY-MM-DD, or an ISO 8601 time with Z or an offset such "
+           "as 2026-11-03T02:00:00Z)\n")
+
+
+def test_as_of_an_instant_is_now_for_open_incidents(tmp_path):
+    """sev1 opened 2026-10-05 10:00, still open: as of 12:30Z (= 14:30+02:00) it has been down 2.5 h of the day."""
+    path = tmp_path / "incidents.csv"
+    path.write_text("source,source_id,service,severity,opened_at\npd,1,checkout,sev1,2026-10-05T10:00:00Z\n")
+    values = {}
+    for as_of in ("2026-10-05T12:30:00Z", "2026-10-05T14:30:00+02:00"):
+        result = run("metrics", "--incidents", str(path), "--from", "2026-10-05", "--to", "2026-10-05", "--grain",
+                     "day", "--as-of", as_of, "--metric", "availability", "--service", "all", "--format", "json")
+        assert result.exit_code == 0, result.output
+        values[as_of] = json.loads(result.stdout)[0]["value"]
+    assert list(values.values()) == [pytest.approx(100 * 10 / 12.5)] * 2
+
+
+@pytest.mark.parametrize("value", ["next tuesday", "2026-11-03T02:00:00", "03/11/2026"])
+@pytest.mark.parametrize("command", [["metrics", *RECORDS], ["generate", "--out", "x"], ["run"]])
+def test_a_bad_scorecard_now_is_one_line_naming_the_variable(command, value, monkeypatch, tmp_path):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv(NOW_ENV, value)
+    result = run(*command)
+    assert (result.exit_code, result.stderr) == (
+        2, f"error: {NOW_ENV}='{value}' is not an instant (use YYYY-MM-DD, or an ISO 8601 time with Z or an offset "
+           "such as 2026-11-03T02:00:00Z)\n")
 
 
 @pytest.mark.parametrize("option, name, message", [

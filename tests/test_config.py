@@ -561,6 +561,33 @@ def test_env_var_names_are_accepted():
     assert config.sources.servicenow.password_env == "SN_PW"
 
 
+@pytest.mark.parametrize("source", ["github", "pagerduty", "jira", "servicenow"])
+@pytest.mark.parametrize("url, shown", [
+    ("api.github.com", "api.github.com"), ("ftp://api.example.test", "ftp://api.example.test"),
+    ("https://", "https://"), ("https:///api/v3", "https:///api/v3"), ("http//example.test", "http//example.test"),
+    ("https://[::1", "https://[::1"), ("admin:hunter2@api.example.test", "a URL with user info"),
+])
+def test_a_base_url_without_http_and_a_host_is_refused(source, url, shown):
+    data = base()
+    data["sources"] = {source: {"base_url": url}}
+    assert errors_of(data) == [f"sources.{source}.base_url: must be an http(s) URL with a host, got '{shown}'"]
+
+
+def test_a_base_url_with_credentials_is_refused_without_echoing_them():
+    data = base()
+    data["sources"] = {"servicenow": {"base_url": "https://admin:hunter2@acme.service-now.com"}}
+    assert errors_of(data) == ["sources.servicenow.base_url: must not carry a user or password: the source's *_env "
+                               "keys name the variables holding them"]
+
+
+@pytest.mark.parametrize("url", ["https://api.github.com", "http://127.0.0.1:8765/github", "HTTPS://ghe.acme.test/api/v3/",
+                                 "  https://acme.atlassian.net  "])
+def test_http_base_urls_are_accepted(url):
+    data = base()
+    data["sources"] = {"jira": {"base_url": url}}
+    assert parse_config(data).sources.jira.base_url == url.strip()
+
+
 # --- all problems at once, and YAML syntax --------------------------------------------------------
 
 

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+import re
 
 import pandas as pd
 import pytest
 
 from connectors.files.manual import read_manual_values
-from connectors.files.read import InputFileError, read_records
+from connectors.files.read import LINE_REJECTIONS, InputFileError, read_records
 
 HEADER = "source,source_id,service,severity,title,status,opened_at,resolved_at,caused_by_change,updated_at\n"
 ROW = {"source": "pd", "source_id": "1", "service": "a", "opened_at": "2026-03-01T10:00:00Z"}
@@ -165,3 +166,97 @@ def test_manual_values_errors_name_file_and_line(tmp_path, body, message):
     with pytest.raises(InputFileError) as error:
         read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
     assert message in str(error.value)
+
+
+# ---------------------------------------------------------------------------------------------
+# One bad CSV line is rejected with its line number; the lines after it are still read.
+
+GOOD = "pd,{id},checkout,P1,down,resolved,2026-03-01T10:00:00Z,2026-03-01T11:00:00Z,,\n"
+
+
+def good(*ids) -> str:
+    return "".join(GOOD.format(id=n) for n in ids)
+
+
+def read_csv(tmp_path, text):
+    records = read_records("incidents", write(tmp_path, "incidents.csv", text))
+    return list(records.good["source_id"]), records.rejection_lines()
+
+
+def test_a_csv_line_with_a_field_too_many_or_too_few_is_rejected_with_its_line(tmp_path):
+    text = HEADER + good(1) + GOOD.format(id=2).replace(",,\n", ",,,x,y\n") + good(3) + "pd,4,checkout\n" + good(5)
+    assert read_csv(tmp_path, text) == (["1", "3", "5"], ["incidents.csv line 3: line has 12 fields, the header has 10",
+                                                         "incidents.csv line 5: line has 3 fields, the header has 10"])
+
+
+def test_a_shifted_csv_row_fails_normalisation_on_its_line(tmp_path):
+    # severity left out and an empty field added at the end: every field after service is one column off
+    shifted = "pd,2,checkout,down,resolved,2026-03-01T10:00:00Z,2026-03-01T11:00:00Z,,,\n"
+    assert read_csv(tmp_path, HEADER + good(1) + shifted + good(3)) == (
+        ["1", "3"], ["incidents.csv line 3: severity: 'down' is not one of sev1..sev5 (or P1..P5, 1..5, "
+                     "critical/high/medium/low)"])
+
+
+def test_an_unterminated_quote_rejects_its_line_and_the_lines_after_it_are_read(tmp_path):
+    unterminated = 'pd,2,checkout,P1,"down,resolved,2026-03-01T10:00:00Z,,,\n'
+    assert read_csv(tmp_path, HEADER + good(1) + unterminated + good(3, 4)) == (
+        ["1", "3", "4"], ["incidents.csv line 3: unterminated quote"])
+
+
+def test_an_unterminated_quote_closed_by_a_later_stray_quote_rejects_only_its_own_line(tmp_path):
+    unterminated = 'pd,2,checkout,P1,"down,resolved,2026-03-01T10:00:00Z,,,\n'
+    # read from line 2 on, its quote closes one field later (9 fields); read alone, it is a literal quote
+    stray = 'pd,5,checkout,P1,down,resolved",2026-03-01T10:00:00Z,,,\n'
+    assert read_csv(tmp_path, HEADER + unterminated + good(3, 4) + stray + good(6)) == (
+        ["3", "4", "5", "6"], ["incidents.csv line 2: unterminated quote"])
+
+
+def test_an_unterminated_quote_on_the_last_line_is_rejected(tmp_path):
+    assert read_csv(tmp_path, HEADER + good(1) + 'pd,2,checkout,P1,down,resolved,"2026-03-01T10:00:00Z,,,') == (
+        ["1"], ["incidents.csv line 3: unterminated quote"])
+
+
+def test_line_numbers_are_the_physical_line_a_record_starts_on(tmp_path):
+    """A quoted title spans lines 2-4, line 5 is blank, line 6 has no offset: line 6 is named, not row 3."""
+    spanning = 'pd,1,checkout,P1,"down\nand ""out""\nagain",resolved,2026-03-01T10:00:00Z,,,\n'
+    no_offset = "pd,2,checkout,P1,down,resolved,2026-03-01T10:00:00,,,\n"
+    records = read_records("incidents", write(tmp_path, "incidents.csv", HEADER + spanning + "\n" + no_offset))
+    assert list(records.good["title"]) == ['down\nand "out"\nagain']
+    assert records.rejection_lines() == ["incidents.csv line 6: opened_at: timestamp has no UTC offset (add Z or "
+                                         "+HH:MM)"]
+
+
+def test_crlf_line_endings_and_a_byte_order_mark_read_as_csv(tmp_path):
+    text = ("\ufeff" + HEADER + good(1) + "pd,2,checkout\n").replace("\n", "\r\n")
+    assert read_csv(tmp_path, text) == (["1"], ["incidents.csv line 3: line has 3 fields, the header has 10"])
+
+
+def test_a_line_the_csv_module_cannot_read_is_rejected_alone(tmp_path):
+    huge = GOOD.format(id=2).replace("down", '"' + "x" * 200_000 + '"')
+    assert read_csv(tmp_path, HEADER + good(1) + huge + good(3)) == (
+        ["1", "3"], ["incidents.csv line 3: not CSV: field larger than field limit (131072)"])
+
+
+@pytest.mark.parametrize("content, message", [
+    ('source,"source_id,service\n' + good(1), r'incidents.csv line 1: unterminated quote in the header row'),
+    (b"\x89PNG\r\n\x1a\n\x00", r"incidents.csv: not UTF-8 text \(byte 1: invalid start byte\)"),
+    ("opened_at\n2026-03-01T10:00:00Z\n", r"missing column\(s\) source, source_id, service for incidents"),
+])
+def test_a_file_that_is_not_csv_of_the_kind_still_stops_the_read(tmp_path, content, message):
+    path = tmp_path / "incidents.csv"
+    path.write_bytes(content if isinstance(content, bytes) else content.encode())
+    with pytest.raises(InputFileError, match=message):
+        read_records("incidents", path)
+
+
+def test_every_reason_a_line_is_rejected_for_is_listed(tmp_path):
+    """LINE_REJECTIONS (the README's table; `<...>` stands for a part that varies) holds every reason a line
+    that is no record gets, and each of them is one these files give."""
+    csv_text = (HEADER + good(1) + "pd,2,checkout\n" + GOOD.format(id=3).replace("down", '"' + "x" * 200_000 + '"')
+                + 'pd,4,checkout,P1,"down,resolved,2026-03-01T10:00:00Z,,,\n')
+    json_text = '{"source": "pd" "source_id": "2"}\n[1]\n"text"\n'
+    given = {reason for name, text in (("incidents.csv", csv_text), ("incidents.jsonl", json_text))
+             for reason in read_records("incidents", write(tmp_path, name, text)).rejected["reason"]}
+    patterns = [re.compile(re.sub(r"<[^>]*>", ".+", re.escape(r.reason))) for r in LINE_REJECTIONS]
+    assert all(any(p.fullmatch(reason) for p in patterns) for reason in given), given
+    assert all(any(p.fullmatch(reason) for reason in given) for p in patterns), given

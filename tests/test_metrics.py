@@ -172,9 +172,11 @@ def test_deployment_frequency_counts_successful_production_deployments():
 def test_an_inactive_deployment_succeeded_before_a_newer_one_replaced_it():
     """GitHub sets a successful deployment `inactive` when the next one goes live: both count -> 2.
 
-    Lead time: the PR merged at 08:00 ships with the 09:00 deployment (now inactive) -> 1 h, not 4 h.
+    Lead time: the PR merged at 08:00 ships with the 09:00 deployment (now inactive) -> 1 h, not 4 h (api's
+    history starts with a success the day before, so the PR is not merged before its first deployment).
     """
-    result = derive(deployments=[deployment("api", at(D1, "09:00"), status="inactive"),
+    result = derive(deployments=[deployment("api", "2026-03-01T12:00Z"),
+                                 deployment("api", at(D1, "09:00"), status="inactive"),
                                  deployment("api", at(D1, "12:00"))],
                     pull_requests=[pull_request("api", created=at(D1, "07:00"), merged=at(D1, "08:00"),
                                                 first_commit=at(D1, "08:00"))])
@@ -215,7 +217,8 @@ def test_per_day_rate_uses_the_elapsed_part_of_the_current_period():
 
 
 def test_lead_time_is_the_median_from_first_commit_to_the_first_successful_deployment_after_merge():
-    """api production successes at D1 10:00 and 12:00 (the 09:00 failure and 09:30 staging do not ship).
+    """api production successes at D1 10:00 and 12:00 (the 09:00 failure and 09:30 staging do not ship); api and
+    web have a success on 03-01 12:00 as well, so no PR below is merged before its service's first deployment.
 
     PR1 first commit D1 00:00, merged 08:00 -> ships 10:00: 10 h.
     PR2 no first commit, created D1 06:00, merged 10:00 -> ships 10:00 (at its merge): 4 h (created_at fallback).
@@ -224,7 +227,9 @@ def test_lead_time_is_the_median_from_first_commit_to_the_first_successful_deplo
     web: PR6 first commit D1 07:00, merged 09:00, ships D2 09:00: 26 h, counted on D2 (the deployment's day).
     """
     result = derive(
-        deployments=[deployment("api", at(D1, "09:00"), status="failure"),
+        deployments=[deployment("api", "2026-03-01T12:00Z"),
+                     deployment("web", "2026-03-01T12:00Z"),
+                     deployment("api", at(D1, "09:00"), status="failure"),
                      deployment("api", at(D1, "09:30"), environment="staging"),
                      deployment("api", at(D1, "10:00")),
                      deployment("api", at(D1, "12:00")),
@@ -240,6 +245,44 @@ def test_lead_time_is_the_median_from_first_commit_to_the_first_successful_deplo
     assert cell(result, "lead_time_for_changes", "web", D2) == (approx(26.0), 1)
     assert cell(result, "lead_time_for_changes", "all") == (approx(10.0), 3)
     assert cell(result, "lead_time_for_changes", "all", D2) == (approx(26.0), 1)
+
+
+def test_a_pull_request_merged_before_the_services_first_deployment_is_counted_not_timed():
+    """History starts with api's first production success on 2026-03-02 10:00. PR1, created 2025-01-01 00:00
+    and merged 2025-01-02 (14 months earlier), shipped at some time nothing records: no lead time (the first
+    deployment would give it 10,210 h), counted in January 2025, the month of its merge. PR2, created 03-02
+    12:00 and merged 14:00, ships with the next success, 03-03 10:00: 22 h in March. web has no production
+    success at all: its PR merged in March is counted too. ops merges nothing: null, not 0.
+    """
+    result = derive(deployments=[deployment("api", "2026-03-02T10:00Z"), deployment("api", "2026-03-03T10:00Z"),
+                                 deployment("ops", "2026-03-02T11:00Z")],
+                    pull_requests=[pull_request("api", "2025-01-01T00:00Z", "2025-01-02T00:00Z"),
+                                   pull_request("api", "2026-03-02T12:00Z", "2026-03-02T14:00Z"),
+                                   pull_request("web", "2026-03-02T06:00Z", "2026-03-02T07:00Z")],
+                    grain="month", start="2025-01-01", end="2026-04-01", as_of="2026-03-05")
+    january, march = "2025-01-01", "2026-03-01"
+    assert cell(result, "lead_time_for_changes", period=january) == NO_DATA
+    assert cell(result, "lead_time_for_changes", period=march) == (approx(22.0), 1)
+    assert cell(result, "lead_time_for_changes", "all", march) == (approx(22.0), 1)
+    assert cell(result, "lead_time_untimed_prs", period=january) == (1, 1)
+    assert cell(result, "lead_time_untimed_prs", period=march) == (0, 0)
+    assert cell(result, "lead_time_untimed_prs", "web", march) == (1, 1)
+    assert cell(result, "lead_time_untimed_prs", "all", january) == (1, 1)
+    assert cell(result, "lead_time_untimed_prs", "all", march) == (1, 1)
+    assert cell(result, "lead_time_untimed_prs", "ops", march) == NO_DATA
+
+
+def test_a_pull_request_merged_at_the_first_deployment_ships_with_it():
+    """api's first success D1 10:00; a PR merged at 10:00 sharp ships with it (at or after its merge): 2 h.
+    A success after as_of (D3 10:00, as_of D2) is not on record yet: web's PR merged D1 is untimed.
+    """
+    result = derive(deployments=[deployment("api", at(D1, "10:00")), deployment("web", at(D3, "10:00"))],
+                    pull_requests=[pull_request("api", at(D1, "08:00"), at(D1, "10:00")),
+                                   pull_request("web", at(D1, "08:00"), at(D1, "09:00"))],
+                    as_of=D2)
+    assert cell(result, "lead_time_for_changes") == (approx(2.0), 1)
+    assert cell(result, "lead_time_untimed_prs") == (0, 0)
+    assert cell(result, "lead_time_untimed_prs", "web") == (1, 1)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -652,7 +695,7 @@ def test_a_period_without_data_is_null_never_zero(metric):
     """Everything happens on D1 (every metric has a value there); D2 has nothing to average -> null, sample 0."""
     result = derive(incidents=[incident("api", at(D1, "11:00"), at(D1, "12:00"))],
                     deployments=[deployment("api", at(D1, "10:00")), deployment("api", at(D1, "11:30"))],
-                    pull_requests=[pull_request("api", at(D1, "08:00"), at(D1, "09:00"))])
+                    pull_requests=[pull_request("api", at(D1, "08:00"), at(D1, "10:30"))])
     assert cell(result, metric)[0] is not None
     assert cell(result, metric, period=D2) == NO_DATA
     assert cell(result, metric, "all", D2) == NO_DATA

@@ -163,6 +163,33 @@ def test_an_unreadable_file_stops_every_asset_of_a_dagster_run(tmp_path, data_di
     assert not (tmp_path / "warehouse.db").exists()
 
 
+def test_bad_csv_lines_pass_the_pre_flight_and_the_good_rows_land(tmp_path, data_dir):
+    """A field too many, an unterminated quote and a shifted row (severity left out) are rejected with the line
+    they start on; the good row after them lands in the same run."""
+    data = copy_data(data_dir, tmp_path / "data")
+    path = data / "incidents.csv"
+    first = len(path.read_text().splitlines()) + 1
+    row = "pagerduty,{id},checkout,sev1,down,resolved,2024-03-12T10:00:00Z,2024-03-12T11:00:00Z,,2024-03-12T11:00:00Z"
+    with path.open("a") as file:
+        file.write("\n".join([row.format(id="EXTRA") + ",x",
+                              row.format(id="QUOTE").replace("down", '"down'),
+                              row.format(id="SHIFT").replace("sev1,", "") + ",",
+                              row.format(id="GOOD")]) + "\n")
+    config_path = write_config(tmp_path, data)
+    result = invoke("run", "--config", str(config_path), "--from", DAY)
+    assert result.exit_code == 0, result.output
+    with Warehouse.open_existing(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
+        incidents, rejected = warehouse.read_table("incidents"), warehouse.read_table("rejected_records")
+    assert "GOOD" in set(incidents["source_id"]) and not {"EXTRA", "QUOTE", "SHIFT"} & set(incidents["source_id"])
+    mine = rejected[rejected["row"] >= first].sort_values("row")
+    assert mine[["row", "column_name", "reason"]].to_dict("records") == [
+        {"row": first, "column_name": None, "reason": "line has 11 fields, the header has 10"},
+        {"row": first + 1, "column_name": None, "reason": "unterminated quote"},
+        {"row": first + 2, "column_name": "severity",
+         "reason": "'down' is not one of sev1..sev5 (or P1..P5, 1..5, critical/high/medium/low)"},
+    ]
+
+
 # ---------------------------------------------------------------------------------------------
 # A configured source that cannot run stops the run: going on would score emptier data
 

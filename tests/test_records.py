@@ -7,7 +7,11 @@ import pytest
 from pydantic import ValidationError
 
 from connectors.records import (
+    MISSING,
     MODELS,
+    NO_OFFSET,
+    NOT_A_TIMESTAMP,
+    SCHEMAS,
     Change,
     Deployment,
     Incident,
@@ -15,6 +19,7 @@ from connectors.records import (
     normalise,
     normalise_frame,
     records_to_frame,
+    rejection_reasons,
 )
 
 UTC = "UTC"
@@ -219,3 +224,42 @@ def test_models_convert_to_utc_and_keep_extras():
 def test_empty_frame_is_typed():
     empty = empty_frame("incidents")
     assert empty.empty and str(empty["opened_at"].dtype) == "datetime64[ns, UTC]"
+
+
+# ---------------------------------------------------------------------------------------------
+# Every reason the README lists (generated from `rejection_reasons`) is one `normalise` gives.
+
+GOOD_ROWS = {
+    "incidents": incident(),
+    "changes": {"source": "sn", "source_id": "C1", "service": "checkout", "type": "normal",
+                "implemented_at": "2026-03-01T10:00:00Z", "outcome": "successful",
+                "updated_at": "2026-03-01T10:00:00Z"},
+    "deployments": {"source": "gh", "source_id": "D1", "service": "checkout", "environment": "production",
+                    "sha": "abc", "deployed_at": "2026-03-01T10:00:00Z", "status": "success", "change_id": "",
+                    "updated_at": "2026-03-01T10:00:00Z"},
+    "pull_requests": {"source": "gh", "source_id": "R1", "service": "checkout", "created_at": "2026-03-01T08:00:00Z",
+                      "first_commit_at": "2026-03-01T07:00:00Z", "merged_at": "2026-03-01T10:00:00Z",
+                      "merge_commit_sha": "abc", "updated_at": "2026-03-01T10:00:00Z"},
+}
+SPOILED = {MISSING: "", NO_OFFSET: "2026-03-01T10:00:00", NOT_A_TIMESTAMP: "2026-13-45T25:00:00Z"}
+
+
+def _spoil(kind: str, reason: str, column: str) -> tuple[dict, str]:
+    """(a good row spoiled so that `column` is rejected for `reason`, the reason expected)."""
+    row = dict(GOOD_ROWS[kind])
+    if reason in SPOILED:
+        return row | {column: SPOILED[reason]}, reason
+    if reason.startswith("before "):  # the earlier timestamp moves past the later one
+        return row | {reason.removeprefix("before "): "2099-01-01T00:00:00Z"}, reason
+    return row | {column: "zzz"}, reason.replace("<value>", "zzz")  # a word no vocabulary knows, an unknown service
+
+
+@pytest.mark.parametrize("listed", rejection_reasons(), ids=lambda r: f"{r.kind}:{r.reason[:30]}")
+def test_every_listed_rejection_reason_is_what_normalise_gives(listed):
+    assert set(listed.columns) <= {c.name for c in SCHEMAS[listed.kind]}
+    for column in listed.columns:
+        row, reason = _spoil(listed.kind, listed.reason, column)
+        good, rejected = normalise_frame(listed.kind, frame([GOOD_ROWS[listed.kind], row]), {"checkout"})
+        assert len(good) == 1, (column, rejected.to_dict("records"))
+        assert rejected[["row", "column", "reason"]].to_dict("records") == [
+            {"row": 2, "column": column, "reason": reason}]

@@ -7,15 +7,37 @@ file's line number and a one-line reason, and the good rows of the same file sti
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from dataclasses import dataclass
 from pathlib import Path
 
 import pandas as pd
 
-from connectors.records import REJECTED_COLUMNS, empty_frame, normalise
+from connectors.records import REJECTED_COLUMNS, RejectionReason, empty_frame, normalise
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
+UNTERMINATED_QUOTE = "unterminated quote"
+NOT_CSV = "not CSV: "
+BAD_JSON = "bad JSON: "
+
+
+NOT_AN_OBJECT = BAD_JSON + "a line must hold one object, not "
+
+
+def field_count_mismatch(fields: int | str, header: int | str) -> str:
+    return f"line has {fields} fields, the header has {header}"
+
+
+# The reasons a line is rejected for before it is a record (column_name empty), for the README.
+LINE_REJECTIONS = [
+    RejectionReason(field_count_mismatch("<n>", "<m>"), "CSV", ()),
+    RejectionReason(UNTERMINATED_QUOTE, "CSV", ()),
+    RejectionReason(NOT_CSV + "<the csv module's message, e.g. field larger than field limit (131072)>", "CSV", ()),
+    RejectionReason(BAD_JSON + "<the decoder's message> at column <n>", "JSON lines", ()),
+    RejectionReason(NOT_AN_OBJECT + "<an array, a string, a number, true or false, null>", "JSON lines", ()),
+]
 
 
 class InputFileError(ValueError):
@@ -58,27 +80,103 @@ def read_records(kind: str, path: str | Path, known_services: set[str] | None = 
     except ValueError as error:
         raise InputFileError(f"{path}: {error}") from None
     rejected = result.rejected
-    if line_numbers is None:
-        rejected["row"] = rejected["row"] + 1  # header is line 1, first data row is line 2
     if len(unreadable):
         rejected = pd.concat([unreadable, rejected], ignore_index=True)
     return FileRecords(kind, path, result.good, rejected, result.conflicting_duplicates)
 
 
-def _read_raw(path: Path) -> tuple[pd.DataFrame, pd.Series | None, pd.DataFrame]:
-    """(raw rows, their line numbers (None: CSV data row i is line i + 2), unreadable lines)."""
+def _read_raw(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """(raw rows, the line number each starts on, unreadable lines)."""
     if path.suffix.lower() in JSON_LINES_SUFFIXES:
         return _read_json_lines(path)
-    return _read_csv(path), None, _no_rejections()
+    return _read_csv(path)
 
 
-def _read_csv(path: Path) -> pd.DataFrame:
+def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
+    """The rows under the header; a line that is no row of it (a field too many or too few, an unterminated
+    quote) is an unreadable line, and the lines after it are still read."""
+    lines = list(io.StringIO(_read_text(path), newline=""))  # each ends at \n, \r\n or \r, as csv reads it
+    header, position = _csv_header(lines, path)
+    if header is None:
+        return pd.DataFrame(), pd.Series([], dtype="int64"), _no_rejections()
+    rows, numbers, bad = [], [], []
+    while position < len(lines):
+        position = _csv_rows(lines, position, len(header), rows, numbers, bad)
+    unreadable = pd.DataFrame(bad, columns=REJECTED_COLUMNS) if bad else _no_rejections()
+    return pd.DataFrame(rows, columns=_unique(header), dtype=object), pd.Series(numbers, dtype="int64"), unreadable
+
+
+def _csv_header(lines: list[str], path: Path) -> tuple[list[str] | None, int]:
+    """The first record that is not a blank line (None: there is none) and the index of the line after it."""
+    reader = csv.reader(lines, skipinitialspace=True)
+    end = 0
     try:
-        return pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except pd.errors.EmptyDataError:
-        return pd.DataFrame()
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
-        raise InputFileError(f"{path}: not a readable CSV file ({str(error).splitlines()[0]})") from None
+        for fields in reader:
+            start, end = end + 1, reader.line_num
+            if fields in ([], [""]):
+                continue
+            if start != end or lines[start - 1].count('"') % 2:  # a header is one line
+                raise InputFileError(f"{path} line {start}: {UNTERMINATED_QUOTE} in the header row")
+            return fields, end
+    except csv.Error as error:
+        raise InputFileError(f"{path} line {end + 1}: {NOT_CSV}{error} in the header row") from None
+    return None, len(lines)
+
+
+def _csv_rows(lines: list[str], position: int, width: int, rows: list, numbers: list, bad: list) -> int:
+    """Read the records from line index `position` on: a row of `width` fields and the physical line it starts
+    on go to rows and numbers, an unreadable line to bad. Returns where reading resumes: past the end, or the
+    line after the first line of a record that ran into a quote never closed (it would swallow the lines
+    after it, or the next stray quote would close it) or that the csv module cannot read at all.
+    """
+    reader = csv.reader(lines[position:], skipinitialspace=True)
+    start = end = position
+    try:
+        for fields in reader:
+            start, end = end + 1, position + reader.line_num
+            if len(fields) == width:  # a quoted field may span lines
+                rows.append(fields)
+                numbers.append(start)
+            elif fields not in ([], [""]):
+                problem = _csv_problem(lines[start - 1], len(fields), width)
+                bad.append(_unreadable(start, problem, "".join(lines[start - 1:end]).rstrip("\r\n")))
+                if problem == UNTERMINATED_QUOTE:
+                    return start
+    except csv.Error as error:
+        start = end + 1
+        first_line = lines[start - 1]
+        problem = UNTERMINATED_QUOTE if first_line.count('"') % 2 else f"{NOT_CSV}{error}"
+        bad.append(_unreadable(start, problem, first_line.rstrip("\r\n")))
+        return start
+    return _ended_in_quotes(lines, start, rows, numbers, bad)
+
+
+def _csv_problem(first_line: str, fields: int, width: int) -> str:
+    """Why a record of a width other than the header's is no row."""
+    if first_line.count('"') % 2:
+        return UNTERMINATED_QUOTE  # its first line opens a quote it does not close: the record ran on past it
+    return field_count_mismatch(fields, width)
+
+
+def _ended_in_quotes(lines: list[str], last: int, rows: list, numbers: list, bad: list) -> int:
+    """Whether the file's last record, on line `last` on, ended inside quotes never closed: then it is its first
+    line alone, unreadable, and reading resumes on the line after it. Returns where reading resumes."""
+    if not numbers or numbers[-1] != last or "".join(lines[last - 1:]).count('"') % 2 == 0:
+        return len(lines)
+    start = numbers.pop()
+    rows.pop()
+    bad.append(_unreadable(start, UNTERMINATED_QUOTE, lines[start - 1].rstrip("\r\n")))
+    return start
+
+
+def _unique(header: list[str]) -> list[str]:
+    """Header names, a repeated one suffixed .1, .2, ... (as pandas reads them)."""
+    seen: dict[str, int] = {}
+    names = []
+    for name in header:
+        names.append(f"{name}.{seen[name]}" if name in seen else name)
+        seen[name] = seen.get(name, 0) + 1
+    return names
 
 
 def _read_json_lines(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
@@ -93,10 +191,10 @@ def _read_json_lines(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]
         try:
             value = json.loads(line)
         except json.JSONDecodeError as error:
-            bad.append(_unreadable(number, f"bad JSON: {error.msg} at column {error.colno}", line))
+            bad.append(_unreadable(number, f"{BAD_JSON}{error.msg} at column {error.colno}", line))
             continue
         if not isinstance(value, dict):
-            bad.append(_unreadable(number, f"bad JSON: a line must hold one object, not {_json_type(value)}", line))
+            bad.append(_unreadable(number, NOT_AN_OBJECT + _json_type(value), line))
             continue
         objects.append(value)
         numbers.append(number)

@@ -7,7 +7,7 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from scoring.config import EnvVarName, Model, Text
+from scoring.config import BaseUrl, EnvVarName, Model, Text
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 # A ServiceNow change number (CHG0030001) or a Jira key (OPS-123) in a deployment's description.
@@ -33,7 +33,7 @@ Pattern = Annotated[Text, AfterValidator(_regex)]
 
 
 class GithubConfig(Model):
-    base_url: Text = "https://api.github.com"
+    base_url: BaseUrl = "https://api.github.com"
     token_env: EnvVarName = "GITHUB_TOKEN"
     repos: list[Repo] = []
     production_environments: list[Text] | None = None  # None: metrics.production_environments

@@ -20,7 +20,7 @@ from typing import Literal
 
 from pydantic import Field
 
-from scoring.config import EnvVarName, Model, Severity, Text
+from scoring.config import BaseUrl, EnvVarName, Model, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {"Highest": "sev1", "High": "sev2", "Medium": "sev3", "Low": "sev4",
                                                 "Lowest": "sev5"}  # fmt: skip
@@ -37,7 +37,7 @@ Outcome = Literal["successful", "failed", "backed_out", "unknown"]
 
 
 class JiraConfig(Model):
-    base_url: Text
+    base_url: BaseUrl
     email_env: EnvVarName = "JIRA_EMAIL"
     token_env: EnvVarName = "JIRA_TOKEN"
     incident_jql: Text | None = None

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from scoring.config import EnvVarName, Model, Severity, Text
+from scoring.config import BaseUrl, EnvVarName, Model, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {f"P{n}": f"sev{n}" for n in range(1, 6)}
 DEFAULT_SEVERITY_BY_URGENCY: dict[str, str] = {"high": "sev2", "low": "sev4"}
@@ -18,7 +18,7 @@ MAX_RANGE_DAYS = 180  # under six months, whichever six
 
 
 class PagerDutyConfig(Model):
-    base_url: Text = "https://api.pagerduty.com"
+    base_url: BaseUrl = "https://api.pagerduty.com"
     token_env: EnvVarName = "PAGERDUTY_TOKEN"
     services: list[Text] = []  # PagerDuty service ids; none: every service the token can see
     severity_by_priority: dict[Text, Severity] = Field(default_factory=lambda: dict(DEFAULT_SEVERITY_BY_PRIORITY))

@@ -18,7 +18,7 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from scoring.config import EnvVarName, Model, Severity, Text
+from scoring.config import BaseUrl, EnvVarName, Model, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {str(n): f"sev{n}" for n in range(1, 6)}
 # backed_out: the close code of instances that record a back-out as one
@@ -32,7 +32,7 @@ Outcome = Literal["successful", "failed", "backed_out", "unknown"]
 
 
 class ServiceNowConfig(Model):
-    base_url: Text
+    base_url: BaseUrl
     user_env: EnvVarName = "SN_USER"
     password_env: EnvVarName = "SN_PASSWORD"
     page_size: int = Field(PAGE_SIZE, ge=1, le=MAX_PAGE_SIZE)

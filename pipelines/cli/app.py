@@ -33,7 +33,6 @@ from scoring.completeness import COMPLETENESS_COLUMNS
 from scoring.config import ConfigError
 from scoring.dictionary import METRICS
 from scoring.metrics import METRIC_COLUMNS
-from scoring.periods import utc
 
 if TYPE_CHECKING:
     from pipelines.cli.runner import Plan, RunSummary
@@ -98,12 +97,19 @@ def current_time() -> pd.Timestamp:
 
 
 def parse_day(value: str | None, option: str) -> pd.Timestamp | None:
-    if value is None:
-        return None
-    try:
-        return utc(pd.Timestamp(value))
-    except (ValueError, TypeError):
-        raise fail(f"{option} '{value}' is not a date (use YYYY-MM-DD)") from None
+    """The day an option names (YYYY-MM-DD only), as its midnight UTC."""
+    day = None if value is None else clock.parse_day(value)
+    if value is not None and day is None:
+        raise fail(f"{option} '{value}' is not a date (use {clock.DAY_FORMAT})")
+    return day
+
+
+def parse_as_of(value: str | None) -> pd.Timestamp | None:
+    """--as-of: a day (its midnight UTC) or an instant with its offset."""
+    stamp = None if value is None else clock.parse_instant(value)
+    if value is not None and stamp is None:
+        raise fail(f"--as-of '{value}' is not an instant (use {clock.INSTANT_FORMAT})")
+    return stamp
 
 
 def window_bounds(date_from: str | None, date_to: str | None) -> tuple[pd.Timestamp | None, pd.Timestamp | None]:
@@ -139,7 +145,8 @@ DeploymentsOpt = Annotated[Path | None, typer.Option("--deployments", help="Cano
 PullRequestsOpt = Annotated[Path | None, typer.Option("--pull-requests", help="Canonical pull requests.")]
 FromOpt = Annotated[str | None, typer.Option("--from", help="First day (UTC), inclusive. Default: first record.")]
 ToOpt = Annotated[str | None, typer.Option("--to", help="Last day (UTC), inclusive. Default: today.")]
-AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Treat this instant as now (open incidents run to it).")]
+AsOfOpt = Annotated[str | None, typer.Option("--as-of", help="Treat this instant as now (open incidents run to it): "
+                                                             "YYYY-MM-DD (midnight UTC) or 2026-11-15T12:00:00Z.")]
 FormatOpt = Annotated[Format, typer.Option("--format", help="table for people, json or csv for machines.")]
 
 
@@ -162,7 +169,7 @@ def metrics(
     paths = {"incidents": incidents, "changes": changes, "deployments": deployments, "pull_requests": pull_requests}
     if not any(paths.values()):
         raise fail("give at least one of --incidents, --changes, --deployments, --pull-requests")
-    now = parse_day(as_of, "--as-of") or current_time()
+    now = parse_as_of(as_of) or current_time()
     start, end = window_bounds(date_from, date_to)
     try:
         scorecard_config = read_config(config) if config else None
@@ -215,7 +222,7 @@ def score(
     paths = {"incidents": incidents, "changes": changes, "deployments": deployments, "pull_requests": pull_requests}
     if values is None and not any(paths.values()):
         raise fail("give --values (a CSV of kpi_id,value[,period]) and/or record files such as --incidents")
-    now = parse_day(as_of, "--as-of") or current_time()
+    now = parse_as_of(as_of) or current_time()
     start, end = window_bounds(date_from, date_to)
     try:
         scorecard_config = read_config(config)
