@@ -89,10 +89,12 @@ def with_completeness(rows: pd.DataFrame, completeness: pd.DataFrame) -> pd.Data
 
 
 def complete_periods(rows: pd.DataFrame) -> pd.DatetimeIndex:
-    """The period starts of `rows` marked complete (every one when the rows carry no `complete` column)."""
+    """The period starts of `rows` not marked incomplete: rows that do not say (no `complete` column, or empty:
+    scored from a file, or written by something else) count as complete, as they did before completeness."""
     if "complete" not in rows.columns:
         return pd.DatetimeIndex(rows["period_start"].unique())
-    return pd.DatetimeIndex(rows.loc[rows["complete"].eq(True), "period_start"].unique())
+    marked_incomplete = rows["complete"].eq(False).fillna(False).astype(bool)
+    return pd.DatetimeIndex(rows.loc[~marked_incomplete, "period_start"].unique())
 
 
 def coverage_text(covered: pd.DataFrame) -> str:

@@ -228,6 +228,7 @@ def test_files_source_takes_records_updated_in_the_window(tmp_path):
 def test_a_missing_credential_stops_the_sources(tmp_path, data_dir, monkeypatch):
     class StubSource:
         name = "github"
+        kinds = ("deployments",)
 
         def check(self) -> None:
             pass
@@ -332,6 +333,7 @@ def test_cli_backfill_bad_input_is_one_line_and_exit_2(tmp_path, data_dir, args,
 def test_cli_reports_a_failed_step_in_one_line_and_exits_1(tmp_path, data_dir, monkeypatch):
     class BrokenSource:
         name = "github"
+        kinds = ("deployments",)
 
         def check(self) -> None:
             pass
@@ -413,6 +415,7 @@ def vendor_stub(batches: list, received: list):
 
     class Stub:
         name = "github"
+        kinds = ("deployments",)
 
         def check(self) -> None:
             pass
