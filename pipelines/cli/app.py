@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from datetime import date
 from enum import StrEnum
@@ -500,6 +501,20 @@ def _day_range(date_from: str | None, date_to: str | None) -> tuple[date, date]:
 
 
 def _run_job(config: Path | None, first: date, last: date, show_progress: bool) -> None:
+    """Run the job; Ctrl-C or SIGTERM at any moment ends it with one line and exit 130 / 143."""
+    from pipelines.interrupts import Interrupted, interrupted_line, stop_on_signals
+
+    again = ["scorecard", "backfill" if show_progress else "run", "--from", str(first), "--to", str(last),
+             *(["--config", str(config)] if config else [])]  # fmt: skip
+    with stop_on_signals():
+        try:
+            _run_and_report(config, first, last, show_progress)
+        except Interrupted as interrupted:
+            err_console.print(interrupted_line(interrupted, shlex.join(again)), markup=False)
+            raise typer.Exit(interrupted.exit_code) from None
+
+
+def _run_and_report(config: Path | None, first: date, last: date, show_progress: bool) -> None:
     from connectors.base import SourceError
     from pipelines.cli import runner  # Dagster loads in a second or two: only the commands that run it pay for it
     from warehouse import WarehouseError
@@ -522,7 +537,7 @@ def _execute(plan: Plan, show_progress: bool) -> RunSummary:
     if not show_progress:
         return runner.execute(plan)
     columns = (*Progress.get_default_columns(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
         return runner.execute(plan, runner.BarReporter(bar))
 
 
