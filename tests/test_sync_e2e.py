@@ -6,6 +6,7 @@ second run, and after a run that died half-way.
 
 from __future__ import annotations
 
+import json
 from collections import Counter
 from pathlib import Path
 
@@ -123,11 +124,21 @@ def reference(history, truth, tmp_path_factory):
 
 
 def test_the_warehouse_equals_the_simulators_truth(reference, truth):
-    _, summary, _, found = reference
+    config_path, summary, _, found = reference
     assert "rejected 0" in summary and "(0 do not hold: incidents:dangling_change_links)" in summary
     # the simulator serves records of a CI and a Jira component no service claims: reported, nothing else
-    assert "checks           warning: incidents:unmapped_records\n" in summary
+    assert (f"checks           warning: incidents:unmapped_records (details: scorecard checks --config {config_path})"
+            "\n") in summary  # fmt: skip
     assert_equals_truth(found, truth)
+
+
+def test_checks_names_the_entities_no_service_claims(reference):
+    result = runner.invoke(app, ["checks", "--config", str(reference[0]), "--format", "json"])
+    assert result.exit_code == 0, result.output
+    [unmapped] = [c for c in json.loads(result.stdout)["checks"] if not c["passed"]]
+    assert (unmapped["asset"], unmapped["check"], unmapped["severity"]) == ("incidents", "unmapped_records", "WARN")
+    assert "add it to services.<name>.servicenow_cis" in unmapped["description"]
+    assert "add it to services.<name>.jira_components" in unmapped["description"]
 
 
 def test_sync_state_says_each_source_and_kind_is_read_through_the_windows_end(reference):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import shlex
 import sys
 from datetime import date
 from enum import StrEnum
@@ -516,6 +517,20 @@ def _day_range(date_from: str | None, date_to: str | None) -> tuple[date, date]:
 
 
 def _run_job(config: Path | None, first: date, last: date, show_progress: bool) -> None:
+    """Run the job; Ctrl-C or SIGTERM at any moment ends it with one line and exit 130 / 143."""
+    from pipelines.interrupts import Interrupted, interrupted_line, stop_on_signals
+
+    again = ["scorecard", "backfill" if show_progress else "run", "--from", str(first), "--to", str(last),
+             *(["--config", str(config)] if config else [])]  # fmt: skip
+    with stop_on_signals():
+        try:
+            _run_and_report(config, first, last, show_progress)
+        except Interrupted as interrupted:
+            err_console.print(interrupted_line(interrupted, shlex.join(again)), markup=False)
+            raise typer.Exit(interrupted.exit_code) from None
+
+
+def _run_and_report(config: Path | None, first: date, last: date, show_progress: bool) -> None:
     from connectors.base import SourceError
     from pipelines.cli import runner  # Dagster loads in a second or two: only the commands that run it pay for it
     from warehouse import WarehouseError
@@ -527,6 +542,8 @@ def _run_job(config: Path | None, first: date, last: date, show_progress: bool) 
     except (SourceError, InputFileError, WarehouseError, runner.RangeError, clock.ClockError) as error:
         raise fail(str(error)) from None
     summary = _execute(plan, show_progress)
+    if summary.warning:
+        err_console.print(f"warning: {summary.warning}", markup=False)
     if not summary.success:
         raise fail(summary.error or "the run failed", code=1)
     emit(_summary_text(plan, summary))
@@ -553,17 +570,22 @@ def _execute(plan: Plan, show_progress: bool) -> RunSummary:
     if not show_progress:
         return runner.execute(plan)
     columns = (*Progress.get_default_columns(), TimeElapsedColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
+    with Progress(*columns, console=err_console, transient=True, disable=not err_console.is_terminal) as bar:
         return runner.execute(plan, runner.BarReporter(bar))
 
 
-def _checks_text(summary: RunSummary) -> str:
+def _checks_text(plan: Plan, summary: RunSummary) -> str:
     parts = []
     if summary.checks_failed:
         parts.append("failed: " + ", ".join(summary.checks_failed))
     if summary.checks_warned:
         parts.append("warning: " + ", ".join(summary.checks_warned))
-    return "; ".join(parts) or "all passed"
+    if not parts:
+        return "all passed"
+    from pipelines.resources import DEFAULT_CONFIG
+
+    config = "" if plan.config_path == Path(DEFAULT_CONFIG) else f" --config {shlex.quote(str(plan.config_path))}"
+    return "; ".join(parts) + f" (details: scorecard checks{config})"
 
 
 def _conflicts_text(counts: dict[str, int]) -> str:
@@ -582,10 +604,41 @@ def _summary_text(plan: Plan, summary: RunSummary) -> str:
         f"  KPI scores       {counts['kpis']:,} rows for the recomputed periods ({counts['nodes']:,} roll-up rows)",
         f"  change links     {counts['links']:,} caused_by_change ({counts['dangling_links']:,} do not hold: "
         "incidents:dangling_change_links)",
-        f"  checks           {_checks_text(summary)}",
+        f"  checks           {_checks_text(plan, summary)}",
         f"  warehouse        {plan.warehouse_url}",
         *([f"  report           {summary.report}"] if summary.report else []),
     ])  # fmt: skip
+
+
+class ChecksFormat(StrEnum):
+    table = "table"
+    json = "json"
+
+
+@app.command()
+def checks(
+    config: RunConfigOpt = None,
+    output: Annotated[ChecksFormat, typer.Option("--format", help="table for people, json for machines.")] = (
+        ChecksFormat.table),
+) -> None:
+    """The last run's asset checks with their findings (unmapped entities, overdue actions, escalated KPIs, ...):
+    from the Dagster instance when DAGSTER_HOME is set, else as `run` or `backfill` kept them beside the config.
+    Exit code 1 when a check of severity ERROR failed (warnings do not change it)."""
+    from dataclasses import asdict
+
+    from pipelines.cli import last_run
+    from pipelines.resources import ScorecardConfigResource
+
+    try:
+        found = last_run.load(ScorecardConfigResource(path=str(config) if config else None).config_path)
+    except last_run.LastRunError as error:
+        raise fail(str(error)) from None
+    if output is ChecksFormat.json:
+        emit(to_json(asdict(found)))
+    else:
+        print_table(last_run.checks_table(found))
+    if found.failed:
+        raise typer.Exit(1)
 
 
 def _config_failure(error: ConfigError) -> typer.Exit:

@@ -21,23 +21,27 @@ from dagster import (
     AssetCheckSeverity,
     DagsterEventType,
     DagsterInstance,
+    DagsterRunStatus,
+    EventLogEntry,
     ExecuteInProcessResult,
     partition_loading_context,
 )
+from dagster._core.execution.plan.objects import ErrorSource
 from dagster._core.instance.ref import InstanceRef
+from dagster._core.utils import make_new_run_id
 from rich.progress import Progress
 
 from connectors.files.manual import read_manual_values
 from connectors.records import KINDS
-from pipelines import clock
+from pipelines import clock, interrupts
+from pipelines.cli import last_run
+from pipelines.cli.last_run import RANGE_END_TAG, RANGE_START_TAG
 from pipelines.config import Config
 from pipelines.definitions import JOB_NAME, build_definitions
 from pipelines.partitions import DAILY, PARTITIONS_START_ENV
 from pipelines.resources import ProgressReporter, ScorecardConfigResource, WarehouseResource
 from warehouse.urls import display_url, mask_text
 
-RANGE_START_TAG = "dagster/asset_partition_range_start"
-RANGE_END_TAG = "dagster/asset_partition_range_end"
 # Quiet Dagster's own console logging: the CLI prints its summary; failures are reported from the events.
 QUIET_RUN_CONFIG = {"loggers": {"console": {"config": {"log_level": "CRITICAL"}}}}
 
@@ -71,6 +75,7 @@ class RunSummary:
     checks_warned: list[str]
     error: str | None = None
     report: str | None = None  # the HTML report the run wrote (scorecard_report), if any
+    warning: str | None = None  # the check findings could not be kept for `scorecard checks`
 
 
 def check_range(first: date, last: date) -> None:
@@ -125,13 +130,55 @@ def execute(plan: Plan, progress: ProgressReporter | None = None) -> RunSummary:
     defs = build_definitions(progress=progress, scorecard=ScorecardConfigResource(path=str(plan.config_path)))
     job = defs.resolve_job_def(JOB_NAME)
     began = time.monotonic()
-    with _instance() as instance:
-        result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
-                                        **_partition_args(plan.first, plan.last))  # fmt: skip
+    run_id = make_new_run_id()
+    with open_instance() as instance:
+        instance.add_event_listener(run_id, lambda event: _cancel_when_interrupted(instance, event))
+        try:
+            result = job.execute_in_process(instance=instance, raise_on_error=False, run_config=QUIET_RUN_CONFIG,
+                                            run_id=run_id, **_partition_args(plan.first, plan.last))  # fmt: skip
+            interrupts.raise_if_received()  # Dagster's own handlers took the signal
+        except interrupts.Interrupted as interrupted:
+            interrupted.stage = _settle_interrupted(instance, run_id)
+            raise
+        finally:
+            kept = _keep_checks(instance, run_id, plan.config_path)
         return RunSummary(result.run_id, result.success, time.monotonic() - began, summary_counts(result),
                           failed_checks(result, AssetCheckSeverity.ERROR),
                           failed_checks(result, AssetCheckSeverity.WARN), first_failure(result),
-                          report_path(result))  # fmt: skip
+                          report_path(result), kept)  # fmt: skip
+
+
+def _cancel_when_interrupted(instance: DagsterInstance, event: EventLogEntry) -> None:
+    """A step stopped by Ctrl-C or SIGTERM: the user asked the run to stop. Marked CANCELING before Dagster ends the
+    run, Dagster records it CANCELED (else: a FAILURE, "interrupted unexpectedly")."""
+    dagster_event = event.dagster_event
+    if dagster_event is None or dagster_event.event_type != DagsterEventType.STEP_FAILURE:
+        return
+    if dagster_event.step_failure_data.error_source != ErrorSource.INTERRUPT:
+        return
+    run = instance.get_run_by_id(event.run_id)
+    if run is not None and run.status == DagsterRunStatus.STARTED:
+        instance.report_run_canceling(run, message="Interrupted (Ctrl-C or SIGTERM) on the command line.")
+
+
+def _settle_interrupted(instance: DagsterInstance, run_id: str) -> str:
+    """Record an interrupted run CANCELED if it is not finished (interrupted before it started, Dagster leaves it
+    NOT_STARTED); returns how far it got: starting, running or finished."""
+    run = instance.get_run_by_id(run_id)
+    if run is None:
+        return "starting"
+    if not run.is_finished:
+        instance.report_run_canceled(run, message="Interrupted (Ctrl-C or SIGTERM) on the command line.")
+    if run.status == DagsterRunStatus.SUCCESS:
+        return "finished"
+    return "starting" if run.status == DagsterRunStatus.NOT_STARTED else "running"
+
+
+def _keep_checks(instance: DagsterInstance, run_id: str, config_path: Path) -> str | None:
+    """Keep the run's checks for `scorecard checks` beside the config: a throw-away instance forgets them, and
+    `checks` without DAGSTER_HOME (the summary's pointer) finds them there."""
+    found = last_run.from_instance(instance, run_id)
+    return last_run.keep(found, config_path) if found is not None else None
 
 
 def _partition_args(first: date, last: date) -> dict:
@@ -140,7 +187,7 @@ def _partition_args(first: date, last: date) -> dict:
     return {"tags": {RANGE_START_TAG: first.isoformat(), RANGE_END_TAG: last.isoformat()}}
 
 
-def _instance() -> DagsterInstance:
+def open_instance() -> DagsterInstance:
     """The DAGSTER_HOME instance when there is one (runs show in `dagster dev`), else a throw-away one.
 
     Telemetry is off unless the home's dagster.yaml says otherwise: with it on, Dagster greets on stderr
