@@ -279,13 +279,17 @@ class Warehouse:
                 bulk.replace_slice(conn, table, rows, _period_slices(table, starts, scorecard=scorecard))
         return len(prepared[0][1]), len(prepared[1][1])
 
-    def incomplete_periods(self, table: str, ended_by: Any, **equal: str) -> pd.DatetimeIndex:
-        """Period starts of `table` (metric_values, kpi_scores, node_scores) with rows not marked complete whose
-        period had ended by `ended_by`, among the rows with the `equal` column values (grain, scorecard)."""
+    def unfinished_periods(self, table: str, ended_by: Any, **equal: str) -> pd.DatetimeIndex:
+        """Period starts of `table` (metric_values, kpi_scores, node_scores) whose rows were written while the
+        period still ran (not complete, covered only up to before its end, or not saying) and that had ended by
+        `ended_by`, among the rows with the `equal` column values (grain, scorecard). A period partial from its
+        start is not one: only reading its first days can change it, and that touches it anyway."""
         derived = TABLES[table]
         where = [derived.c[name] == value for name, value in equal.items()]
+        ran_out = sa.or_(derived.c.data_to.is_(None), derived.c.data_to < derived.c.period_end)
         statement = (sa.select(derived.c.period_start).distinct()
-                     .where(*where, derived.c.complete.is_not(True), derived.c.period_end <= _timestamp(ended_by)))
+                     .where(*where, derived.c.complete.is_not(True), ran_out,
+                            derived.c.period_end <= _timestamp(ended_by)))
         with self.engine.connect() as conn:
             starts = conn.execute(statement).scalars().all()
         return pd.DatetimeIndex(utc_series(pd.Series(starts, dtype=object))).sort_values()

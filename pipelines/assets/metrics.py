@@ -1,5 +1,5 @@
-"""metric_values (every week, month and review period the window's records touch, and every stored one that had
-ended but was not complete when written: it may be whole now) and the metric dictionary."""
+"""metric_values (every week, month and review period the window's records touch, and every stored one that was still
+running when written and has ended since: it may be whole now) and the metric dictionary."""
 
 from dagster import AssetExecutionContext, MaterializeResult, ResourceParam, asset
 
@@ -40,7 +40,7 @@ def write_metric_values(scope: Scope) -> dict[str, int]:
     counts = {"rows_written": 0, "records_updated": sum(len(frame) for frame in updated.values())}
     for grain in metric_grains(scope.config):
         periods = touched_periods(updated, grain, scope.start, scope.end, scope.as_of).union(
-            scope.warehouse.incomplete_periods("metric_values", scope.as_of, grain=grain))
+            scope.warehouse.unfinished_periods("metric_values", scope.as_of, grain=grain))
         values = with_completeness(derive_touched(facts, scope.config, grain, periods, scope.as_of),
                                    scope.completeness(periods, grain))  # fmt: skip
         counts["rows_written"] += scope.warehouse.replace_metric_values(values, grain, list(periods))

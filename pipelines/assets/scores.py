@@ -1,5 +1,5 @@
-"""kpi_scores and node_scores: the review periods the window's records touch, the stored ones that had ended but
-were not complete when scored (they may be whole now), and the period after each."""
+"""kpi_scores and node_scores: the review periods the window's records touch, the stored ones that were still
+running when scored and have ended since (they may be whole now), and the period after each."""
 
 import pandas as pd
 from dagster import AssetExecutionContext, AssetSpec, MaterializeResult, ResourceParam, multi_asset
@@ -73,7 +73,7 @@ def write_scores(scope: Scope, manual: pd.DataFrame) -> tuple[int, int, pd.Datet
     grain = scope.config.scorecard.review_period
     updated = {kind: scope.warehouse.read_facts_updated(kind, scope.start, scope.end) for kind in KINDS}
     touched = touched_periods(updated, grain, scope.start, scope.end, scope.as_of)
-    incomplete = scope.warehouse.incomplete_periods("kpi_scores", scope.as_of, scorecard=scope.config.scorecard.name)
+    incomplete = scope.warehouse.unfinished_periods("kpi_scores", scope.as_of, scorecard=scope.config.scorecard.name)
     periods = periods_to_score(touched.union(incomplete), grain, scope.as_of)
     kpi_scores, node_scores = score_periods(scope, scope.warehouse.read_table("metric_values"), manual, periods)
     scored = pd.DatetimeIndex(kpi_scores["period_start"].unique())
