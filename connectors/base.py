@@ -19,7 +19,7 @@ from typing import Any, Protocol
 
 import pandas as pd
 
-from connectors.records import REJECTED_COLUMNS, empty_frame
+from connectors.records import REJECTED_COLUMNS, empty_frame, parse_utc
 from connectors.services import Services
 
 # When a record happened, newest first: a record without updated_at is placed by its event time.
@@ -103,8 +103,7 @@ def record_times(frame: pd.DataFrame, kind: str) -> pd.Series:
     stamps = pd.Series(pd.NaT, index=frame.index, dtype="datetime64[ns, UTC]")
     for column in RECORD_TIME_COLUMNS[kind]:
         if column in frame.columns:
-            parsed = pd.to_datetime(frame[column], utc=True, errors="coerce", format="ISO8601")
-            stamps = stamps.fillna(parsed.dt.as_unit("ns"))
+            stamps = stamps.fillna(parse_utc(frame[column]))
     return stamps
 
 

@@ -119,6 +119,9 @@ _OFFSET_AT_END = re.compile(r"[T ]\d{2}[\d:.,]*(?:[zZ]|[+-]\d{2}(?::?\d{2})?)$")
 MISSING = "missing"
 NO_OFFSET = "timestamp has no UTC offset (add Z or +HH:MM)"
 NOT_A_TIMESTAMP = "not an ISO 8601 timestamp"
+# What a timestamp can hold (nanoseconds in 64 bits); a vendor's 9999-12-31 or 0001-01-01 is no event time.
+EARLIEST, LATEST = pd.Timestamp.min.ceil("D").tz_localize("UTC"), pd.Timestamp.max.floor("D").tz_localize("UTC")
+OUT_OF_RANGE = f"timestamp out of range (from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})"
 
 
 def not_in_vocabulary(value: object, kind: str) -> str:
@@ -265,6 +268,7 @@ def rejection_reasons() -> list[RejectionReason]:
         (MISSING, lambda kind: [c.name for c in SCHEMAS[kind] if c.required]),
         (NO_OFFSET, lambda kind: [c.name for c in SCHEMAS[kind] if c.kind == "timestamp"]),
         (NOT_A_TIMESTAMP, lambda kind: [c.name for c in SCHEMAS[kind] if c.kind == "timestamp"]),
+        (OUT_OF_RANGE, lambda kind: [c.name for c in SCHEMAS[kind] if c.kind == "timestamp"]),
     ]
     reasons = [RejectionReason(reason, kind, tuple(columns(kind))) for reason, columns in checks for kind in KINDS]
     reasons += [RejectionReason(not_in_vocabulary("<value>", c.kind), kind, (c.name,))
@@ -294,10 +298,20 @@ def empty_frame(kind: str) -> pd.DataFrame:
 
 
 def _text(series: pd.Series) -> pd.Series:
-    """Strings stripped, with empty strings, NaN, NaT and None all as None."""
+    """Strings stripped, with empty strings, NaN, NaT and None all as None; NUL characters (which PostgreSQL
+    refuses in text) removed."""
     missing = series.isna().to_numpy()
-    values = [None if gone else (str(value).strip() or None) for value, gone in zip(series, missing, strict=True)]
+    values = [None if gone else (str(value).replace("\x00", "").strip() or None)
+              for value, gone in zip(series, missing, strict=True)]  # fmt: skip
     return pd.Series(values, index=series.index, dtype=object)
+
+
+def parse_utc(values: pd.Series) -> pd.Series:
+    """ISO 8601 times as UTC datetime64[ns]: NaT where a value is none, or outside what a timestamp holds (a
+    vendor's 9999-12-31): such a record is then rejected by `normalise`, naming it, instead of stopping a run."""
+    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
+    inside = parsed.notna() & (parsed >= EARLIEST) & (parsed <= LATEST)
+    return parsed.where(inside).dt.as_unit("ns")
 
 
 def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -310,10 +324,12 @@ def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     no_offset = ~values.str.contains(_OFFSET_AT_END)
     parsed = pd.to_datetime(values.where(~no_offset), utc=True, format="ISO8601", errors="coerce")
     unparsable = parsed.isna() & ~no_offset
+    outside = parsed.notna() & ((parsed < EARLIEST) | (parsed > LATEST))
     errors[no_offset[no_offset].index] = NO_OFFSET
     errors[unparsable[unparsable].index] = NOT_A_TIMESTAMP
+    errors[outside[outside].index] = OUT_OF_RANGE
     stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    stamps[present] = parsed.dt.as_unit("ns")
+    stamps[present] = parsed.where(~outside).dt.as_unit("ns")
     return stamps, errors
 
 

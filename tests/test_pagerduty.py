@@ -20,6 +20,7 @@ from connectors.pagerduty.client import ACCEPT, OFFSET_CAP, ListingTooLarge, Pag
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.pagerduty.extract import incident_rows
 from connectors.pagerduty.source import pagerduty_source
+from connectors.records import OUT_OF_RANGE
 from connectors.services import ServiceMapping
 
 BASE = "https://pd.test"
@@ -630,3 +631,21 @@ def test_config_defaults():
     assert config.severity_by_priority == {"P1": "sev1", "P2": "sev2", "P3": "sev3", "P4": "sev4", "P5": "sev5"}
     assert config.severity_by_urgency == {"high": "sev2", "low": "sev4"}
     assert (config.max_range_days, config.services, config.token_env) == (180, [], "PAGERDUTY_TOKEN")
+
+
+def test_a_timestamp_out_of_range_is_one_rejected_incident_not_a_failed_run(api):
+    in_window = START + pd.Timedelta(hours=1)
+    broken = incident(2, in_window) | {"resolved_at": "9999-12-31T23:59:59Z",
+                                       "last_status_change_at": "9999-12-31T23:59:59Z"}
+    ancient = incident(3, in_window) | {"created_at": "0001-01-01T00:00:00Z"}
+    serve(api, [incident(1, in_window), broken, ancient])
+    batch = source().fetch("incidents", START, END)
+    assert ids(batch) == ["Q000001"]
+    rejected = batch.rejected.set_index("source_id")
+    assert rejected.loc["Q000002", "column"] == "resolved_at" and rejected.loc["Q000003", "column"] == "opened_at"
+    assert set(rejected["reason"]) == {OUT_OF_RANGE}
+
+
+def test_nul_characters_are_stripped_from_text(api):
+    serve(api, [incident(1, START + pd.Timedelta(hours=1), title="disk\x00 full")])
+    assert list(source().fetch("incidents", START, END).good["title"]) == ["disk full"]

@@ -11,6 +11,7 @@ from connectors.records import (
     MODELS,
     NO_OFFSET,
     NOT_A_TIMESTAMP,
+    OUT_OF_RANGE,
     SCHEMAS,
     Change,
     Deployment,
@@ -241,7 +242,8 @@ GOOD_ROWS = {
                       "first_commit_at": "2026-03-01T07:00:00Z", "merged_at": "2026-03-01T10:00:00Z",
                       "merge_commit_sha": "abc", "updated_at": "2026-03-01T10:00:00Z"},
 }
-SPOILED = {MISSING: "", NO_OFFSET: "2026-03-01T10:00:00", NOT_A_TIMESTAMP: "2026-13-45T25:00:00Z"}
+SPOILED = {MISSING: "", NO_OFFSET: "2026-03-01T10:00:00", NOT_A_TIMESTAMP: "2026-13-45T25:00:00Z",
+           OUT_OF_RANGE: "9999-12-31T00:00:00Z"}
 
 
 def _spoil(kind: str, reason: str, column: str) -> tuple[dict, str]:

@@ -521,3 +521,12 @@ def test_a_copy_of_a_config_keeps_its_review_files_reachable(tmp_path, data_dir)
     config = read_config(copy)
     assert config.review.comments == "../../orig/comments.csv" and config.review.actions is None
     assert len(ScorecardConfigResource(path=str(copy)).review(config).comments) == 2
+
+
+def test_a_day_or_period_no_timestamp_holds_is_one_problem_line_not_a_traceback(tmp_path):
+    actions = write(tmp_path, "actions.csv", "id,kpi_id,action,owner,due,status\nA-1,mttr,Fix it,sre,9999-01-01,open\n")
+    found = problems_of(read_actions, actions, SCORECARD)
+    assert [line.split(", due: ")[0] for line in found] == [f"{actions} line 2"], found
+    comments = write(tmp_path, "comments.csv", "kpi_id,period,comment\nmttr,9999-01,far\n")
+    assert [line.split(", period: ")[0] for line in problems_of(read_comments, comments, SCORECARD)] == [
+        f"{comments} line 2"]

@@ -12,6 +12,7 @@ from pathlib import Path
 import pandas as pd
 
 from connectors.files.read import InputFileError
+from connectors.records import EARLIEST, LATEST
 from scoring.periods import period_start
 
 
@@ -61,12 +62,14 @@ def _has_period(raw: pd.DataFrame) -> pd.Series:
 
 def parse_periods(text: pd.Series) -> pd.Series:
     """Each text as the UTC instant it names: a month (2026-10), a date or instant (ISO 8601) or an ISO week
-    (2026-W43, its Monday); NaT where empty or unreadable. Floor them with scoring.periods.period_start."""
+    (2026-W43, its Monday); NaT where empty, unreadable or beyond what a timestamp holds. Floor them with
+    scoring.periods.period_start."""
     text = text.str.strip()
     weeks = text.str.extract(r"^(\d{4})-?W(\d{2})$")
     week_starts = pd.to_datetime(weeks[0] + "-W" + weeks[1] + "-1", format="%G-W%V-%u", errors="coerce", utc=True)
     dates = pd.to_datetime(text.where(weeks[0].isna()), format="ISO8601", errors="coerce", utc=True)
-    return dates.fillna(week_starts).where(text != "")
+    stamps = dates.fillna(week_starts).where(text != "")
+    return stamps.where(stamps.notna() & (stamps >= EARLIEST) & (stamps <= LATEST)).dt.as_unit("ns")  # 9999-01: NaT
 
 
 def _fail_on_first(path: Path, bad: pd.Series, message: str, raw: pd.DataFrame) -> None:

@@ -33,7 +33,7 @@ import pandas as pd
 
 from connectors.base import vendor_text
 from connectors.jira.config import JiraConfig
-from connectors.records import CHANGE_TYPES
+from connectors.records import CHANGE_TYPES, parse_utc
 from connectors.services import ENTITY, UNMAPPED, Services, service_names
 
 SOURCE = "jira"
@@ -194,7 +194,7 @@ def done_transitions(
     moves = pd.DataFrame(found, columns=["position", "created", "to", "from"])
     moves["to"] = moves["to"].map(vendor_text, na_action="ignore").str.lower()
     moves["entering"] = ~moves["from"].map(vendor_text, na_action="ignore").str.lower().isin(done_names)
-    moves["stamp"] = pd.to_datetime(moves["created"].map(vendor_text), utc=True, errors="coerce", format="ISO8601")
+    moves["stamp"] = parse_utc(moves["created"].map(vendor_text))
     moves = moves[moves["to"].isin(done_names) & moves["stamp"].notna()]
     if moves.empty:
         return empty

@@ -41,7 +41,7 @@ from connectors.http import VendorAuthError, VendorHttpError, http_status, in_se
 from connectors.jira.client import JiraClient, UnknownField, window_jql
 from connectors.jira.config import JiraConfig
 from connectors.jira.extract import change_rows, incident_rows, needs_full_changelog, search_fields
-from connectors.records import normalise
+from connectors.records import normalise, parse_utc
 from connectors.services import Services, vendor_record_services
 
 SECTION = "sources.jira"
@@ -140,6 +140,6 @@ def jira_source(
 
 def updated_in_window(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp) -> pd.Series:
     """Rows updated in [start, end), and rows whose updated cannot be read (to be rejected or kept undated)."""
-    stamps = pd.to_datetime(rows["updated_at"], utc=True, errors="coerce", format="ISO8601")
+    stamps = parse_utc(rows["updated_at"])
     return in_window(stamps, start, end).fillna(False).astype(bool) | stamps.isna()
 

@@ -24,6 +24,7 @@ import pandas as pd
 
 from connectors.base import vendor_text
 from connectors.pagerduty.config import DEFAULT_SEVERITY_BY_PRIORITY, DEFAULT_SEVERITY_BY_URGENCY
+from connectors.records import parse_utc
 from connectors.services import ENTITY, UNMAPPED, Services, service_names
 
 SOURCE = "pagerduty"
@@ -106,7 +107,7 @@ def newest_per_id(fields: pd.DataFrame) -> pd.Index:
     """The rows of `incident_fields` to keep, one per incident id: the newest updated time (an undated one counting
     as the oldest; between equals, the later one), in first-seen order of the ids. Rows without an id are all kept
     (`normalise` rejects them)."""
-    stamps = pd.to_datetime(updated_times(fields), utc=True, errors="coerce", format="ISO8601")
+    stamps = parse_utc(updated_times(fields))
     ranked = pd.DataFrame({"id": fields["id"], "stamp": stamps}, index=fields.index)
     first_seen = pd.Series(fields.index, index=fields.index).groupby(fields["id"]).transform("min")
     ranked["first"] = first_seen.reindex(fields.index).fillna(pd.Series(fields.index, index=fields.index))

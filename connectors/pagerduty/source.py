@@ -60,7 +60,7 @@ from connectors.http import VendorAuthError, VendorHttpError, http_status, in_se
 from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.pagerduty.extract import incident_rows
-from connectors.records import normalise
+from connectors.records import normalise, parse_utc
 from connectors.services import Services, vendor_record_services
 
 SECTION = "sources.pagerduty"
@@ -141,7 +141,7 @@ def touched_in_window(rows: pd.DataFrame, start: pd.Timestamp, end: pd.Timestamp
     inside = pd.Series(False, index=rows.index)
     readable = pd.Series(False, index=rows.index)
     for column in WINDOW_COLUMNS:
-        stamps = pd.to_datetime(rows[column], utc=True, errors="coerce", format="ISO8601")
+        stamps = parse_utc(rows[column])
         inside |= in_window(stamps, start, end).fillna(False).astype(bool)
         readable |= stamps.notna()
     return inside | ~readable
