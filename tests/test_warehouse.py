@@ -543,3 +543,12 @@ def test_an_unusable_sqlite_path_raises_warehouse_error(tmp_path):
     blocker.write_text("")
     with pytest.raises(WarehouseError, match="cannot open warehouse sqlite:///"):
         Warehouse.connect(f"sqlite:///{blocker / 'sub' / 'warehouse.db'}")
+
+
+def test_text_with_nul_characters_lands_on_both_databases(warehouse):
+    """PostgreSQL refuses NUL in text: normalising strips it from the canonical columns, JSON escapes it in raw."""
+    row = incident("P\x001", title="disk\x00full") | {"note": "a\x00b"}
+    assert warehouse.upsert_facts("incidents", good("incidents", [row])) == UpsertResult(1, 0, 0)
+    stored = warehouse.read_facts("incidents", with_raw=True)
+    assert (stored.loc[0, "source_id"], stored.loc[0, "title"]) == ("P1", "diskfull")
+    assert json.loads(stored.loc[0, "raw"]) == {"note": "a\x00b"}
