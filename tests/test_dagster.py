@@ -485,3 +485,18 @@ def test_a_cursor_is_not_stored_when_its_records_did_not_land(tmp_path, data_dir
     assert result.exit_code == 1, result.output
     with warehouse_of(config_path) as warehouse:
         assert warehouse.get_cursor("github", "deployments") is None
+
+
+@pytest.mark.parametrize("value", ["inf", "-inf", "1e400", "nan"])
+def test_a_values_file_with_a_value_that_is_no_finite_number_stops_the_run_before_anything_is_written(
+        tmp_path, data_dir, value):
+    values = tmp_path / "values.csv"
+    values.write_text(f"kpi_id,value\nit_spend,{value}\n")
+    config_path = write_config(tmp_path, data_dir)
+    config = yaml.safe_load(config_path.read_text())
+    config["sources"]["files"]["values"] = str(values)
+    config_path.write_text(yaml.safe_dump(config))
+    result = runner.invoke(app, ["run", "--config", str(config_path), "--from", "2024-03-12"])
+    assert (result.exit_code, result.stderr.count("\n")) == (2, 1), result.output
+    assert result.stderr.startswith("error: ") and f"line 2: value '{value}' is not a finite number" in result.stderr
+    assert not (tmp_path / "warehouse.db").exists()

@@ -155,7 +155,11 @@ def test_manual_value_empty_is_no_data_not_zero(tmp_path):
 
 
 @pytest.mark.parametrize("body, message", [
-    ("kpi_id,value\nk,lots\n", "values.csv line 2: value 'lots' is not a number"),
+    ("kpi_id,value\nk,lots\n", "values.csv line 2: value 'lots' is not a finite number"),
+    ("kpi_id,value\nk,nan\n", "values.csv line 2: value 'nan' is not a finite number"),
+    ("kpi_id,value\nk,1\nk2,inf\n", "values.csv line 3: value 'inf' is not a finite number"),
+    ("kpi_id,value\nk,-inf\n", "values.csv line 2: value '-inf' is not a finite number"),
+    ("kpi_id,value\nk,1e400\n", "values.csv line 2: value '1e400' is not a finite number"),
     ("kpi_id,value,period\nk,1,October\n", "values.csv line 2: period 'October' is not a month"),
     ("kpi_id,value\n,1\n", "values.csv line 2: kpi_id is empty"),
     ("kpi_id,value\nk,1\nk,2\n", "values.csv line 3: a second value for kpi_id 'k'"),

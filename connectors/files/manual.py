@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 
 from connectors.files.read import InputFileError
@@ -45,7 +46,8 @@ def read_manual_values(path: str | Path, review_period: str, default_period: pd.
     values = pd.to_numeric(raw["value"].str.strip().str.rstrip("%"), errors="coerce")
     periods = parse_periods(raw["period"] if "period" in raw.columns else pd.Series("", index=raw.index))
     _fail_on_first(path, kpi_ids == "", "kpi_id is empty", raw)
-    _fail_on_first(path, values.isna() & (raw["value"].str.strip() != ""), "value '{value}' is not a number", raw)
+    not_finite = ~np.isfinite(values.astype("float64"))  # NaN, and inf / 1e400, which would score as -inf%
+    _fail_on_first(path, not_finite & (raw["value"].str.strip() != ""), "value '{value}' is not a finite number", raw)
     _fail_on_first(path, periods.isna() & _has_period(raw), "period '{period}' is not a month, date or ISO week", raw)
     starts = period_start(periods.fillna(default_period), review_period)
     frame = pd.DataFrame({"kpi_id": kpi_ids, "period_start": starts, "value": values.astype("float64")})
