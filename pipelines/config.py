@@ -9,6 +9,7 @@ variables that hold them, and a warehouse URL with a password is refused.
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -135,12 +136,17 @@ def _raw_cross_check_problems(data: dict[str, Any]) -> list[str]:
     return [f"scorecard.{line}" for line in edges] + scope_problems(scorecard, service_names)
 
 
+TOO_LONG_NUMBER = f"a number of more than {sys.get_int_max_str_digits():,} digits: write a shorter one"
+
+
 def parse_config_text(text: str) -> Config:
     """`parse_config` over YAML text; YAML syntax errors become a ConfigError too."""
     try:
         data = yaml.safe_load(text)
     except yaml.YAMLError as error:
         raise ConfigError([f"config: not valid YAML: {yaml_problem(error)}"]) from None
+    except ValueError:  # int() of a number longer than Python will convert
+        raise ConfigError([f"config: not valid YAML: {TOO_LONG_NUMBER}"]) from None
     return parse_config(data)
 
 
@@ -156,6 +162,8 @@ def read_config(path: str | Path) -> Config:
         where = f" line {mark.line + 1}" if mark is not None else ""
         problem = getattr(error, "problem", None) or str(error).splitlines()[0]
         raise ConfigError([f"{path}{where}: not valid YAML ({problem})"]) from None
+    except ValueError:  # int() of a number longer than Python will convert
+        raise ConfigError([f"{path}: not valid YAML ({TOO_LONG_NUMBER})"]) from None
     if not isinstance(data, dict):
         raise ConfigError([f"{path}: expected a mapping with a scorecard: section"])
     return parse_config(data)

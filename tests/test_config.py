@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
-from pipelines.config import Config, parse_config, parse_config_text
+from pipelines.config import Config, parse_config, parse_config_text, read_config
 from scoring.config import ConfigError
 
 ROOT_CONFIG = Path(__file__).resolve().parents[1] / "scorecard.yaml"
@@ -624,6 +624,18 @@ def test_yaml_syntax_error_is_one_line_with_its_position():
     (line,) = caught.value.errors
     assert line.startswith("config: not valid YAML: line ")
     assert "\n" not in line
+
+
+def test_a_number_too_long_to_read_is_one_config_error_not_a_traceback(tmp_path):
+    text = f"scorecard:\n  name: Long\n  amber_performance: {'9' * 5000}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse_config_text(text)
+    assert caught.value.errors == ["config: not valid YAML: a number of more than 4,300 digits: write a shorter one"]
+    path = tmp_path / "scorecard.yaml"
+    path.write_text(text)
+    with pytest.raises(ConfigError) as caught:
+        read_config(path)
+    assert caught.value.errors == [f"{path}: not valid YAML (a number of more than 4,300 digits: write a shorter one)"]
 
 
 def test_yaml_syntax_error_does_not_echo_the_offending_line():
