@@ -36,7 +36,7 @@ from pipelines.resources import (
 )
 from pipelines.views.charts import Y_AXIS_EXTENT, band_rows, javascript_bundle
 from pipelines.views.formats import format_fraction, format_number, status_word, trend_text
-from pipelines.views.render import inline_code, render_report
+from pipelines.views.render import inline_code, render_index, render_report
 from pipelines.views.report import (
     OPERATIONS_METRICS,
     ReportError,
@@ -856,3 +856,11 @@ def test_read_frames_keeps_the_scorecards_own_rows_on_each_database(warehouse):
                                                                           ["Back on plan."])  # fmt: skip
     assert [change.text for change in report.status_changes] == [f"{status_word('red')} → {status_word('amber')}"]
     assert len(parse(render_report(report)).select("tr", "kpi-row")) == 3
+
+
+def test_the_index_links_only_the_report_files_the_report_writes(tmp_path):
+    for name in ("it_balanced_scorecard-2026-11-01.html", "javascript:alert(1)-2026-01-01.html",
+                 "notes-draft.html", "Other-2026-10-01.html", "it_balanced_scorecard-2026-10-01.html.bak"):
+        (tmp_path / name).write_text("x")
+    links = [a.attrs["href"] for a in parse(render_index(tmp_path)).select("a")]
+    assert links == ["it_balanced_scorecard-2026-11-01.html"]

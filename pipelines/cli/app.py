@@ -29,7 +29,7 @@ from pipelines.derive import (
 )
 from pipelines.settings import known_services, with_files_source
 from pipelines.views.scorecard import in_config_order, latest_period, period_covers
-from pipelines.views.terminal import metrics_table, print_table, scorecard_table
+from pipelines.views.terminal import metrics_table, plain, print_table, scorecard_table
 from scoring.completeness import COMPLETENESS_COLUMNS
 from scoring.config import ConfigError
 from scoring.dictionary import METRICS
@@ -85,7 +85,7 @@ def main(
 
 
 def fail(message: str, code: int = 2) -> typer.Exit:
-    err_console.print(f"error: {message}", markup=False)
+    say(f"error: {message}")
     return typer.Exit(code)
 
 
@@ -126,14 +126,17 @@ def window_bounds(date_from: str | None, date_to: str | None) -> tuple[pd.Timest
 def warn_rejections(loaded) -> None:
     for file_records in loaded.files:
         if len(file_records.rejected):
-            err_console.print(f"warning: {len(file_records.rejected)} rejected rows in {file_records.path}",
-                              markup=False)
+            say(f"warning: {len(file_records.rejected)} rejected rows in {file_records.path}")
             for line in file_records.rejection_lines():
-                err_console.print(f"  {line}", markup=False)
+                say(f"  {line}")
         if file_records.conflicting_duplicates:
-            err_console.print(f"warning: {file_records.conflicting_duplicates} rows in {file_records.path} repeat a "
-                              "record's (source, source_id) and updated_at with other content: the later row was "
-                              "kept", markup=False)  # fmt: skip
+            say(f"warning: {file_records.conflicting_duplicates} rows in {file_records.path} repeat a record's "
+                "(source, source_id) and updated_at with other content: the later row was kept")
+
+
+def say(text: str) -> None:
+    """One line for a person on stderr, printed literally (terminal.plain: no markup, no control characters)."""
+    err_console.print(plain(text))
 
 
 def emit(text: str) -> None:
@@ -277,8 +280,8 @@ def validate(
         scorecard_config = read_config(config)
     except ConfigError as error:
         for line in error.errors:
-            err_console.print(line, markup=False)
-        err_console.print(f"{config}: {len(error.errors)} problem(s)", markup=False)
+            say(line)
+        say(f"{config}: {len(error.errors)} problem(s)")
         raise typer.Exit(1) from None
     kpi_count = sum(1 for _ in scorecard_config.iter_kpis())
     emit(f"{config}: valid — {len(scorecard_config.scorecard.perspectives)} perspectives, {kpi_count} KPIs, "
@@ -354,12 +357,11 @@ def simulate(
             _write_simulator_config(config, write_config, base_url, end, seed, days, services, warehouse_url)
         urls = vendor_urls(base_url)
         served = ", ".join(f"{name}: {urls[name]}" for name in ("github", "pagerduty", "jira", "servicenow"))
-        err_console.print(f"simulator: {base_url} ({served}); {days} days to {end.date()}, seed {seed}, fault rate "
-                          f"{fault_rate:g}; Ctrl-C stops it", markup=False)  # fmt: skip
+        say(f"simulator: {base_url} ({served}); {days} days to {end.date()}, seed {seed}, fault rate "
+            f"{fault_rate:g}; Ctrl-C stops it")
         if write_config is not None:
             envs = credential_envs(source_sections(base_url, service_mapping(services)))
-            err_console.print(f"config: {write_config} (credentials: any value in {', '.join(envs)})",
-                              markup=False)  # fmt: skip
+            say(f"config: {write_config} (credentials: any value in {', '.join(envs)})")
 
     history = build_history(end=end, seed=seed, days=days, services=services)
     if truth_out is not None:
@@ -526,7 +528,7 @@ def _run_job(config: Path | None, first: date, last: date, show_progress: bool) 
         try:
             _run_and_report(config, first, last, show_progress)
         except Interrupted as interrupted:
-            err_console.print(interrupted_line(interrupted, shlex.join(again)), markup=False)
+            say(interrupted_line(interrupted, shlex.join(again)))
             raise typer.Exit(interrupted.exit_code) from None
 
 
@@ -543,7 +545,7 @@ def _run_and_report(config: Path | None, first: date, last: date, show_progress:
         raise fail(str(error)) from None
     summary = _execute(plan, show_progress)
     if summary.warning:
-        err_console.print(f"warning: {summary.warning}", markup=False)
+        say(f"warning: {summary.warning}")
     if not summary.success:
         raise fail(summary.error or "the run failed", code=1)
     emit(_summary_text(plan, summary))

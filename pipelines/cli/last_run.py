@@ -16,6 +16,7 @@ from dagster import AssetCheckEvaluation, AssetCheckSeverity, DagsterEventType, 
 from rich.table import Table
 
 from pipelines.definitions import JOB_NAME
+from pipelines.views.terminal import plain
 
 RANGE_START_TAG = "dagster/asset_partition_range_start"
 RANGE_END_TAG = "dagster/asset_partition_range_end"
@@ -121,10 +122,11 @@ def findings_text(check: dict) -> str:
 def checks_table(found: LastRun) -> Table:
     """Failed checks first, then warnings, then those that passed, each with its findings."""
     span = found.first_day if found.first_day == found.last_day else f"{found.first_day} .. {found.last_day}"
-    table = Table(title=f"Checks of run {found.run_id[:8]} ({found.status}, {span})", title_justify="left",
+    table = Table(title=plain(f"Checks of run {found.run_id[:8]} ({found.status}, {span})"), title_justify="left",
                   show_lines=True, pad_edge=False)  # fmt: skip
     for header in ("check", "result", "findings"):
         table.add_column(header, overflow="fold")
     for check in sorted(found.checks, key=lambda c: RESULT_ORDER[result_word(c)]):
-        table.add_row(f"{check['asset']}:{check['check']}", result_word(check), findings_text(check))
+        name = f"{check['asset']}:{check['check']}"
+        table.add_row(plain(name), plain(result_word(check)), plain(findings_text(check)))
     return table

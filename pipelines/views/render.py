@@ -26,6 +26,7 @@ from pipelines.views.charts import STATUS_COLOURS, javascript_bundle
 from pipelines.views.report import Report, ReportFrames, build_report
 
 INDEX = "index.html"
+REPORT_NAME = re.compile(r"(?P<slug>[a-z0-9_]+)-(?P<period>\d{4}-\d{2}-\d{2})\.html")  # as report_filename writes
 INLINE_CODE = re.compile(r"`([^`\n]+)`")  # Markdown's inline code span, as the metric definitions write it
 
 _templates = Environment(loader=PackageLoader("pipelines.views", "templates"), autoescape=True,
@@ -84,8 +85,10 @@ def render_report(report: Report) -> str:
 
 
 def render_index(out_dir: Path) -> str:
-    """The reports in `out_dir` (`<slug>-<YYYY-MM-DD>.html`), by scorecard, newest period first."""
-    found = [(path.name, *path.stem.split("-", 1)) for path in out_dir.glob("*-*.html") if path.name != INDEX]
+    """The reports in `out_dir` (`<slug>-<YYYY-MM-DD>.html`), by scorecard, newest period first. Only names that
+    `report_filename` writes are linked: another file there (`javascript:alert(1)-2026-01-01.html`) is not."""
+    named = (REPORT_NAME.fullmatch(path.name) for path in out_dir.glob("*-*.html"))
+    found = [(match.group(0), match["slug"], match["period"]) for match in named if match]
     newest_first = sorted(found, key=lambda report: report[2], reverse=True)
     return _templates.get_template("index.html").render(reports=sorted(newest_first, key=lambda report: report[1]))
 
