@@ -29,6 +29,7 @@ from connectors.http import VendorClient, VendorHttpError
 from connectors.webhook import MAX_BLOCKS, SECTION_CHARS, WebhookError, post_message, slack_payload
 from pipelines.assets import ASSETS
 from pipelines.assets.alerts import (
+    CLAIMED,
     AlertOutcome,
     alert_messages,
     alerts_due,
@@ -626,3 +627,67 @@ def test_a_backfill_of_the_job_posts_the_last_ended_period_only(setup, webhook, 
     events = [serialize_value(entry) for entry in instance.all_logs(result.run_id)]
     assert SECRET not in "\n".join([serialize_value(run_record), snapshot, *events])
     assert ALERT_WEBHOOK_URL_ENV in snapshot  # the resource's URL is an EnvVar, by name
+
+
+# --- at most once under concurrency, never lost to a crash ---------------------------------------------------
+
+
+def claimable(count: int) -> pd.DataFrame:
+    """`count` new escalations of one period, as alerts_due gives them (not stored yet: delivery_error empty)."""
+    return pd.DataFrame({
+        "kpi_id": [f"k{i}" for i in range(count)], "period_start": pd.Timestamp("2024-02-01", tz="UTC"),
+        "rule": "red", "status": "red", "previous_status": "amber", "value": 1.0, "target": 2.0, "owner": "o",
+        "message": "m", "fired_at": pd.Timestamp("2024-03-03T02:00", tz="UTC"), "delivered_at": pd.NaT,
+        "delivery_error": None,
+    })  # fmt: skip
+
+
+def test_runs_claiming_the_same_alerts_at_the_same_time_win_each_once(warehouse_url):
+    Warehouse.connect(warehouse_url).dispose()  # the schema exists before the runs race
+    alerts, won, errors = claimable(12), [], []
+    start = threading.Barrier(4)
+
+    def one_run() -> None:
+        try:
+            with Warehouse.connect(warehouse_url) as warehouse:
+                start.wait()
+                won.append(warehouse.claim_alerts("Alerts Card", alerts, CLAIMED))
+        except Exception as error:  # collected: the assertion below reports it
+            errors.append(error)
+
+    threads = [threading.Thread(target=one_run) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    claimed = pd.concat(won)["kpi_id"]
+    assert sorted(claimed) == sorted(alerts["kpi_id"])  # each alert claimed by exactly one run
+    stored = alerts_sent(warehouse_url)
+    assert (stored["delivery_error"] == CLAIMED).all() and stored["delivered_at"].isna().all()
+
+
+def test_an_undelivered_alert_is_claimed_again_only_while_it_reads_as_the_claimer_saw_it(warehouse_url):
+    with Warehouse.connect(warehouse_url) as warehouse:
+        warehouse.claim_alerts("Alerts Card", claimable(1), CLAIMED)
+        seen = claimable(1).assign(delivery_error=CLAIMED)
+        assert len(warehouse.claim_alerts("Alerts Card", seen, "second claim")) == 1
+        assert len(warehouse.claim_alerts("Alerts Card", seen, "third claim")) == 0  # the second run has it
+
+
+def test_a_run_that_dies_between_claiming_and_posting_loses_no_alert(setup, webhook, warehouse_url, monkeypatch):
+    monkeypatch.setenv(ALERT_WEBHOOK_URL_ENV, webhook.url)
+    seed(setup)
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("the process died here")
+
+    with monkeypatch.context() as dying:
+        dying.setattr("pipelines.assets.alerts.post_alerts", crash)
+        died = runner.invoke(app, ["run", "--config", str(setup)])
+    assert died.exit_code == 1 and webhook.posts == []
+    stored = alerts_sent(warehouse_url)
+    assert stored["delivery_error"].tolist() == [CLAIMED] and stored["delivered_at"].isna().all()
+    run(setup)  # the next run posts it
+    assert len(webhook.posts) == 1 and "it_spend" in webhook.posts[0]["body"]["text"]
+    assert alerts_sent(warehouse_url).loc[0, "delivery_error"] is None

@@ -348,6 +348,29 @@ class Warehouse:
             conn.execute(statement, rows)
         return len(rows)
 
+    def claim_alerts(self, scorecard: str, alerts: pd.DataFrame, claim: str) -> pd.DataFrame:
+        """Claim `alerts` (every alerts_sent column but scorecard) for posting, so that runs at the same time post
+        each at most once: a new one is inserted undelivered with `delivery_error` = `claim`; one already stored
+        is claimed only while it is still undelivered with the delivery_error this run read (compare and set).
+        Returns the rows of `alerts` this run won. A run that dies after claiming leaves the claim as the
+        delivery_error, so the next run posts the alert again: never lost."""
+        rows = _alert_rows(scorecard, alerts.assign(delivered_at=pd.NaT, delivery_error=claim))
+        table, won = alerts_sent_table, []
+        insert = postgresql.insert if self.dialect == "postgresql" else sqlite.insert
+        with self._writing(alerts_sent_table) as conn:
+            for position, (row, seen) in enumerate(zip(rows, alerts["delivery_error"], strict=True)):
+                key = [table.c[name] == row[name] for name in ("scorecard", "kpi_id", "period_start", "rule")]
+                if pd.isna(seen):  # not stored when this run read the table: the first to insert it wins
+                    statement = insert(table).values(row).on_conflict_do_nothing()
+                else:
+                    statement = (sa.update(table).where(*key, table.c.delivered_at.is_(None),
+                                                        table.c.delivery_error == seen)
+                                 .values(delivery_error=claim))  # fmt: skip
+                # RETURNING, not rowcount: psycopg does not count a row ON CONFLICT DO NOTHING inserted
+                if conn.execute(statement.returning(table.c.kpi_id)).first() is not None:
+                    won.append(position)
+        return alerts.iloc[won]
+
     # --- sync state -----------------------------------------------------------------------
 
     def get_cursor(self, source: str, kind: str) -> str | None:

@@ -39,6 +39,8 @@ from scoring.escalation import ESCALATION_COLUMNS, escalations
 ASSET, CHECK = "kpi_alerts", "escalations"
 ALERT_KEY = ["kpi_id", "period_start", "rule"]
 RETRY_NOTE = "the next run retries"
+# What an alert holds between its claim and its post's outcome; if a run dies there, the next run posts it again.
+CLAIMED = f"claimed for posting, delivery not confirmed ({RETRY_NOTE})"
 
 
 def review_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp) -> pd.Timestamp | None:
@@ -107,12 +109,14 @@ def raise_alerts(scope: Scope, webhook_url: str | None) -> AlertOutcome:
     due, new = alerts_due(standing, scope.warehouse.read_alerts(name, period), posting=webhook_url is not None)
     outcome = AlertOutcome(period, standing, new=new, webhook=webhook_url is not None)
     now = clock.now()
+    due = due.assign(fired_at=due["fired_at"].fillna(now))
+    if webhook_url and len(due):
+        due = scope.warehouse.claim_alerts(name, due, CLAIMED)  # another run at the same time posts the others
     if webhook_url and len(due):
         title = f"{name}: {len(due)} KPI escalation(s), review period starting {outcome.period_text}"
         outcome.posted, outcome.error = len(due), post_alerts(webhook_url, title, due["message"].tolist())
     delivered_at = now if outcome.delivered else pd.NaT
-    scope.warehouse.record_alerts(name, due.assign(fired_at=due["fired_at"].fillna(now), delivered_at=delivered_at,
-                                                   delivery_error=outcome.error))  # fmt: skip
+    scope.warehouse.record_alerts(name, due.assign(delivered_at=delivered_at, delivery_error=outcome.error))
     return outcome
 
 
