@@ -40,6 +40,9 @@ from connectors.base import SourceError
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 MAX_WAIT_SECONDS = 900.0  # never sleep longer than this for one retry, whatever a header says
+# A vendor page of 100 records is a few MB: an answer far larger is a fault (or an attack), not data to hold.
+MAX_BODY_BYTES = 64 * 1024 * 1024
+_CHUNK_BYTES = 1 << 16
 
 RateLimitWait = Callable[[requests.Response], float | None]  # seconds to wait before the next request, or None
 # A vendor that reports a rate limit inside a 200 body (GitHub GraphQL): body, headers -> seconds to wait, or None.
@@ -92,8 +95,10 @@ class VendorClient:
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         secret_path: bool = False,
+        max_body_bytes: int = MAX_BODY_BYTES,
     ):
         self.source = source
+        self.max_body_bytes = max_body_bytes
         self.base_url = base_url.rstrip("/")
         self.secret_path = secret_path
         if secret_path:
@@ -146,17 +151,25 @@ class VendorClient:
         self.requests_sent += 1
         response, failed, retryable = None, "", False
         try:
-            response = self.session.request(method, url, timeout=self.timeout, **kwargs)
+            response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+            content = self._body(method, url, response) if decode and response.status_code < 400 else b""
         except _DROPPED as error:
             failed, retryable = type(error).__name__, True
         except requests.RequestException as error:  # a URL requests cannot send: its message quotes the whole URL
             failed = type(error).__name__
+        finally:
+            if response is not None:
+                response.close()  # streamed: the connection goes back to the pool only once closed
         # Raised here, not in the except blocks: the requests error (its text has the URL and query) must not
         # ride along as __context__ of what this module raises.
         if retryable:
             raise _Retryable(failed)
         if response is None:
             raise VendorHttpError(f"{self._where(method, url)}: {failed}")
+        if urlsplit(response.url).netloc != urlsplit(self.base_url).netloc:
+            raise VendorHttpError(f"{self._where(method, url)}: redirected to another host "
+                                  f"({endpoint(response.url, with_path=False)}): its answer is not taken as "
+                                  f"{self.source}'s data (check base_url)")  # fmt: skip
         wait = self.rate_limit(response) if self.rate_limit is not None else None
         retry_after = _retry_after(response)
         # A 403/429 is a rate limit when the budget headers say spent or the vendor says when to come back
@@ -173,7 +186,7 @@ class VendorClient:
         body, decoded = None, True
         if decode and response.status_code != 204:
             try:
-                body = orjson.loads(response.content)
+                body = orjson.loads(content)
             except ValueError:
                 decoded = False
         if not decoded:
@@ -184,6 +197,20 @@ class VendorClient:
         if wait:  # the budget is spent: wait for its reset before the next request
             self.sleep(min(wait, MAX_WAIT_SECONDS))
         return Page(body, response.headers, response.status_code)
+
+    def _body(self, method: str, url: str, response: requests.Response) -> bytes:
+        """The answer's body, read up to `max_body_bytes`: a larger one is refused before it fills the memory."""
+        declared = response.headers.get("Content-Length", "")
+        chunks, size = [], int(declared) if declared.isdigit() else 0
+        for chunk in [] if size > self.max_body_bytes else response.iter_content(_CHUNK_BYTES):
+            size += len(chunk)
+            if size > self.max_body_bytes:
+                break
+            chunks.append(chunk)
+        if size > self.max_body_bytes:
+            raise VendorHttpError(f"{self._where(method, url)}: HTTP {response.status_code}: the answer is larger "
+                                  f"than {self.max_body_bytes:,} bytes: not read (a vendor fault)")
+        return b"".join(chunks)
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None

@@ -570,3 +570,47 @@ def test_exponential_backoff_is_capped(mocked, slept):
 ])  # fmt: skip
 def test_endpoint_strips_query_and_credentials(url, shown):
     assert endpoint(url) == shown
+
+
+# --- answers that are no data: too large, or from another host -----------------------------------------------
+
+
+def test_an_answer_larger_than_the_limit_is_refused_not_read(mocked, slept):
+    add(mocked, body=json.dumps({"items": ["x" * 5000]}))
+    vendor = client(slept, max_body_bytes=1000)
+    with pytest.raises(VendorHttpError) as caught:
+        vendor.get("/items")
+    assert str(caught.value) == ("github: GET https://api.example.com/items: HTTP 200: the answer is larger than "
+                                 "1,000 bytes: not read (a vendor fault)")
+    assert vendor.requests_sent == 1 and slept == []  # a fault, not worth another try
+    assert client(slept, max_body_bytes=10_000).get("/items").body == {"items": ["x" * 5000]}
+
+
+class _Redirecting(BaseHTTPRequestHandler):
+    target = ""
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.send_response(302)
+        self.send_header("Location", self.target + self.path)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+def test_an_answer_from_another_host_after_a_redirect_is_not_data(local_server, slept):
+    class Redirecting(_Redirecting):
+        target = local_server.replace("127.0.0.1", "localhost")  # the same server under another host name
+
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Redirecting)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        vendor = client(slept, base_url=f"http://127.0.0.1:{server.server_address[1]}")
+        with pytest.raises(VendorHttpError, match="redirected to another host \\(http://localhost:[0-9]+\\): its "
+                                                  "answer is not taken as github's data") as caught:
+            vendor.get(f"/items?access_token={TOKEN}")
+        secret_free(str(caught.value))
+    finally:
+        server.shutdown()
+        server.server_close()
