@@ -306,12 +306,20 @@ def _text(series: pd.Series) -> pd.Series:
     return pd.Series(values, index=series.index, dtype=object)
 
 
+def out_of_range(stamps: pd.Series) -> pd.Series:
+    """Which parsed UTC times (of any unit) lie outside what a datetime64[ns] holds."""
+    return stamps.notna() & ((stamps < EARLIEST) | (stamps > LATEST))
+
+
+def in_range(stamps: pd.Series) -> pd.Series:
+    """Parsed UTC times as datetime64[ns, UTC], NaT where one lies outside what that holds (a 9999-12-31)."""
+    return stamps.where(~out_of_range(stamps)).dt.as_unit("ns")
+
+
 def parse_utc(values: pd.Series) -> pd.Series:
     """ISO 8601 times as UTC datetime64[ns]: NaT where a value is none, or outside what a timestamp holds (a
     vendor's 9999-12-31): such a record is then rejected by `normalise`, naming it, instead of stopping a run."""
-    parsed = pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601")
-    inside = parsed.notna() & (parsed >= EARLIEST) & (parsed <= LATEST)
-    return parsed.where(inside).dt.as_unit("ns")
+    return in_range(pd.to_datetime(values, utc=True, errors="coerce", format="ISO8601"))
 
 
 def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
@@ -324,12 +332,12 @@ def _parse_timestamps(text: pd.Series) -> tuple[pd.Series, pd.Series]:
     no_offset = ~values.str.contains(_OFFSET_AT_END)
     parsed = pd.to_datetime(values.where(~no_offset), utc=True, format="ISO8601", errors="coerce")
     unparsable = parsed.isna() & ~no_offset
-    outside = parsed.notna() & ((parsed < EARLIEST) | (parsed > LATEST))
+    outside = out_of_range(parsed)
     errors[no_offset[no_offset].index] = NO_OFFSET
     errors[unparsable[unparsable].index] = NOT_A_TIMESTAMP
     errors[outside[outside].index] = OUT_OF_RANGE
     stamps = pd.Series(pd.NaT, index=text.index, dtype="datetime64[ns, UTC]")
-    stamps[present] = parsed.where(~outside).dt.as_unit("ns")
+    stamps[present] = in_range(parsed)
     return stamps, errors
 
 

@@ -13,7 +13,7 @@ import numpy as np
 import pandas as pd
 
 from connectors.files.read import InputFileError
-from connectors.records import EARLIEST, LATEST
+from connectors.records import in_range
 from scoring.periods import period_start
 
 
@@ -71,7 +71,7 @@ def parse_periods(text: pd.Series) -> pd.Series:
     week_starts = pd.to_datetime(weeks[0] + "-W" + weeks[1] + "-1", format="%G-W%V-%u", errors="coerce", utc=True)
     dates = pd.to_datetime(text.where(weeks[0].isna()), format="ISO8601", errors="coerce", utc=True)
     stamps = dates.fillna(week_starts).where(text != "")
-    return stamps.where(stamps.notna() & (stamps >= EARLIEST) & (stamps <= LATEST)).dt.as_unit("ns")  # 9999-01: NaT
+    return in_range(stamps)  # 9999-01: NaT
 
 
 def _fail_on_first(path: Path, bad: pd.Series, message: str, raw: pd.DataFrame) -> None:

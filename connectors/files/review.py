@@ -19,7 +19,7 @@ import yaml
 
 from connectors.files.manual import parse_periods
 from connectors.files.read import InputFileError
-from connectors.records import EARLIEST, LATEST
+from connectors.records import in_range
 from scoring.config import ScorecardConfig, yaml_problem
 from scoring.periods import period_start
 from scoring.review import ACTION_COLUMNS, ACTION_STATUSES, COMMENT_COLUMNS
@@ -269,8 +269,7 @@ def _first_line(rows: _Rows, key: list[pd.Series]) -> pd.Series:
 def _days(text: pd.Series) -> pd.Series:
     """YYYY-MM-DD as midnight UTC of that day; NaT for anything else, and for a day no timestamp holds (9999-01-01)."""
     exact = text.where(text.str.fullmatch(r"\d{4}-\d{2}-\d{2}"))
-    days = pd.to_datetime(exact, format="%Y-%m-%d", errors="coerce", utc=True)
-    return days.where(days.notna() & (days >= EARLIEST) & (days <= LATEST)).dt.as_unit("ns")
+    return in_range(pd.to_datetime(exact, format="%Y-%m-%d", errors="coerce", utc=True))
 
 
 def _typed(frame: pd.DataFrame) -> pd.DataFrame:
