@@ -14,9 +14,10 @@ from dagster import AssetExecutionContext
 from connectors.base import Source
 from pipelines import clock
 from pipelines.config import Config
+from pipelines.incremental import next_periods
 from pipelines.resources import ScorecardConfigResource, WarehouseResource
 from scoring.completeness import common_coverage, coverage_from_text, period_completeness
-from scoring.periods import shift_periods, utc
+from scoring.periods import utc
 from warehouse import Warehouse
 
 FACTS_GROUP, SCORECARD_GROUP = "facts", "scorecard"
@@ -49,8 +50,7 @@ class Scope:
         """period_start, period_end, complete, data_from and data_to of the `grain` periods starting at `periods`,
         as of this run (README "Complete periods")."""
         starts = pd.DatetimeIndex(periods)
-        ends = pd.DatetimeIndex(shift_periods(starts.tz_convert("UTC").tz_localize(None).to_numpy(), grain))
-        table = pd.DataFrame({"period_start": starts, "period_end": ends.tz_localize("UTC")})
+        table = pd.DataFrame({"period_start": starts, "period_end": next_periods(starts, grain)})
         return period_completeness(table, self.coverage, self.as_of)
 
 
