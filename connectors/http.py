@@ -149,10 +149,11 @@ class VendorClient:
             raise VendorHttpError(f"{self._where(method, url)}: not sent: the host is not {self.source}'s "
                                   f"({self._shown(self.base_url)}): it would carry the credential")  # fmt: skip
         self.requests_sent += 1
-        response, failed, retryable = None, "", False
+        response, failed, retryable, home = None, "", False, False
         try:
             response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
-            content = self._body(method, url, response) if decode and response.status_code < 400 else b""
+            home = urlsplit(response.url).netloc == urlsplit(self.base_url).netloc  # else a redirect took it away
+            content = self._body(method, url, response) if home and decode and response.status_code < 400 else b""
         except _DROPPED as error:
             failed, retryable = type(error).__name__, True
         except requests.RequestException as error:  # a URL requests cannot send: its message quotes the whole URL
@@ -164,9 +165,9 @@ class VendorClient:
         # ride along as __context__ of what this module raises.
         if retryable:
             raise _Retryable(failed)
-        if response is None:
+        if failed or response is None:  # also a body whose reading failed for a reason not worth another try
             raise VendorHttpError(f"{self._where(method, url)}: {failed}")
-        if urlsplit(response.url).netloc != urlsplit(self.base_url).netloc:
+        if not home:
             raise VendorHttpError(f"{self._where(method, url)}: redirected to another host "
                                   f"({endpoint(response.url, with_path=False)}): its answer is not taken as "
                                   f"{self.source}'s data (check base_url)")  # fmt: skip
