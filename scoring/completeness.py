@@ -119,5 +119,5 @@ def _ns(stamps: pd.Series) -> np.ndarray:
 
 
 def _stamps(values: np.ndarray) -> pd.Series:
-    """int64 nanoseconds (int64 min: none) as UTC timestamps."""
-    return pd.Series(pd.to_datetime(values, utc=True).as_unit("ns")).where(values != np.iinfo(np.int64).min)
+    """int64 nanoseconds as UTC timestamps (int64 min, numpy's NaT, is none)."""
+    return pd.Series(pd.to_datetime(values, utc=True).as_unit("ns"))
