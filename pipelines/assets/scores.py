@@ -73,8 +73,8 @@ def write_scores(scope: Scope, manual: pd.DataFrame) -> tuple[int, int, pd.Datet
     grain = scope.config.scorecard.review_period
     updated = {kind: scope.warehouse.read_facts_updated(kind, scope.start, scope.end) for kind in KINDS}
     touched = touched_periods(updated, grain, scope.start, scope.end, scope.as_of)
-    incomplete = scope.warehouse.unfinished_periods("kpi_scores", scope.as_of, scorecard=scope.config.scorecard.name)
-    periods = periods_to_score(touched.union(incomplete), grain, scope.as_of)
+    unfinished = scope.warehouse.unfinished_periods("kpi_scores", scope.as_of, scorecard=scope.config.scorecard.name)
+    periods = periods_to_score(touched.union(unfinished), grain, scope.as_of)
     kpi_scores, node_scores = score_periods(scope, scope.warehouse.read_table("metric_values"), manual, periods)
     scored = pd.DatetimeIndex(kpi_scores["period_start"].unique())
     kpi_count, node_count = scope.warehouse.replace_scores(scope.config.scorecard.name, kpi_scores, node_scores,

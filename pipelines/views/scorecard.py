@@ -8,6 +8,7 @@ from collections.abc import Mapping
 
 import pandas as pd
 
+from scoring.completeness import complete_periods
 from scoring.config import ScorecardConfig
 from scoring.scorecard import kpi_table, node_table
 
@@ -19,7 +20,7 @@ def latest_period(kpi_scores: pd.DataFrame, as_of: pd.Timestamp | None = None) -
     Rows that do not say whether they are complete (scored from a file) count as complete once ended."""
     scored = kpi_scores[kpi_scores["value"].notna()]
     ended = scored[scored["period_end"] <= as_of] if as_of is not None else scored.iloc[0:0]
-    complete = ended[ended["complete"].eq(True)] if "complete" in ended.columns else ended
+    complete = ended[ended["period_start"].isin(complete_periods(ended))]
     for candidates in (complete, ended, scored, kpi_scores):
         if len(candidates):
             return candidates["period_start"].max()
