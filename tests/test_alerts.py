@@ -23,6 +23,7 @@ import yaml
 from dagster import AssetCheckSeverity, AssetKey, DagsterEventType, DagsterInstance
 from dagster._core.instance.ref import InstanceRef
 from dagster._serdes import serialize_value
+from test_warehouse import at_once
 from typer.testing import CliRunner
 
 from connectors.http import VendorClient, VendorHttpError
@@ -644,24 +645,14 @@ def claimable(count: int) -> pd.DataFrame:
 
 def test_runs_claiming_the_same_alerts_at_the_same_time_win_each_once(warehouse_url):
     Warehouse.connect(warehouse_url).dispose()  # the schema exists before the runs race
-    alerts, won, errors = claimable(12), [], []
-    start = threading.Barrier(4)
+    alerts, start = claimable(12), threading.Barrier(4)
 
-    def one_run() -> None:
-        try:
-            with Warehouse.connect(warehouse_url) as warehouse:
-                start.wait()
-                won.append(warehouse.claim_alerts("Alerts Card", alerts, CLAIMED))
-        except Exception as error:  # collected: the assertion below reports it
-            errors.append(error)
+    def one_run() -> pd.DataFrame:
+        with Warehouse.connect(warehouse_url) as warehouse:
+            start.wait()
+            return warehouse.claim_alerts("Alerts Card", alerts, CLAIMED)
 
-    threads = [threading.Thread(target=one_run) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == []
-    claimed = pd.concat(won)["kpi_id"]
+    claimed = pd.concat(at_once(4, one_run))["kpi_id"]
     assert sorted(claimed) == sorted(alerts["kpi_id"])  # each alert claimed by exactly one run
     stored = alerts_sent(warehouse_url)
     assert (stored["delivery_error"] == CLAIMED).all() and stored["delivered_at"].isna().all()

@@ -8,7 +8,10 @@ from __future__ import annotations
 import json
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
+from typing import TypeVar
 
 import numpy as np
 import pandas as pd
@@ -32,6 +35,8 @@ from warehouse.schema import metadata as schema_metadata
 DATA = Path(__file__).parent / "data"
 HEAD = ScriptDirectory.from_config(alembic_config()).get_current_head()
 
+
+T = TypeVar("T")
 
 def ts(text: str) -> pd.Timestamp:
     """A UTC timestamp, as the warehouse reads them back (text without an offset is UTC)."""
@@ -102,22 +107,18 @@ def test_schema_is_created_on_first_use_and_its_version_reported(warehouse_url):
     again.dispose()
 
 
+def at_once(count: int, work: Callable[[], T]) -> list[T]:
+    """`work` run by `count` threads at the same time: their results, or the first error one of them raised."""
+    with ThreadPoolExecutor(max_workers=count) as pool:
+        return [future.result() for future in [pool.submit(work) for _ in range(count)]]
+
+
 def test_processes_starting_together_create_the_schema_once(warehouse_url):
-    versions, errors = [], []
+    def open_warehouse() -> str:
+        with Warehouse.connect(warehouse_url) as wh:
+            return wh.schema_version()
 
-    def open_warehouse() -> None:
-        try:
-            with Warehouse.connect(warehouse_url) as wh:
-                versions.append(wh.schema_version())
-        except Exception as error:  # collected, so the assertion below reports it
-            errors.append(error)
-
-    threads = [threading.Thread(target=open_warehouse) for _ in range(4)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join()
-    assert errors == [] and versions == [HEAD] * 4
+    assert at_once(4, open_warehouse) == [HEAD] * 4
 
 
 def test_sqlite_is_set_up_for_concurrent_readers(sqlite_url):
