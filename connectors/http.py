@@ -1,12 +1,15 @@
 """The one HTTP client every vendor connector uses: a session per source, timeouts, retries, rate limits.
 
-`VendorClient(source, base_url, headers, rate_limit=...)` keeps one `requests.Session` (connection
+`VendorClient(source, base_url, headers, rate_limit=..., limits=...)` keeps one `requests.Session` (connection
 reuse) and retries, with exponential backoff and jitter (tenacity), on what is worth another try:
 429, 5xx, a dropped or reset connection, a timeout, and a body that is cut short or is not JSON.
 How long to wait comes from the vendor first: `Retry-After`, or the vendor's rate-limit headers
 through `rate_limit` (GitHub's `x-ratelimit-remaining`/`x-ratelimit-reset`, PagerDuty's
 `ratelimit-remaining`/`ratelimit-reset`), so a spent budget waits for its reset instead of burning
-requests. When it gives up, `VendorHttpError` names the source, the endpoint (query values that
+requests. Within the source's `limits` (connectors/limits.py): a request still unanswered after
+`request_deadline_seconds` is ended (a `_Deadline` shuts its socket) and retried like a timeout; an answer over
+`max_body_mb` is refused unread; once the source has spent `time_budget_minutes`, no request is sent (waits
+included). When it gives up, `VendorHttpError` names the source, the endpoint (query values that
 could be secrets are not shown) and the last status. Credentials live in the session's headers
 only: no message, log line or stored payload of this module carries them, no exception it raises
 carries a requests error as its context (their text quotes the URL, query and all), and urllib3's
@@ -24,6 +27,8 @@ import logging
 import os
 import random
 import re
+import socket
+import threading
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -33,15 +38,17 @@ from urllib.parse import urlsplit
 
 import orjson
 import requests
+from requests.adapters import HTTPAdapter
 from tenacity import RetryCallState, Retrying, retry_if_exception_type, stop_after_attempt
+from urllib3.connection import HTTPConnection, HTTPSConnection
+from urllib3.connectionpool import HTTPConnectionPool, HTTPSConnectionPool
 
 from connectors.base import SourceError
+from connectors.limits import Limits
 
 RETRY_STATUSES = frozenset({429, 500, 502, 503, 504})
 DEFAULT_TIMEOUT = (10.0, 60.0)  # (connect, read) seconds
 MAX_WAIT_SECONDS = 900.0  # never sleep longer than this for one retry, whatever a header says
-# A vendor page of 100 records is a few MB: an answer far larger is a fault (or an attack), not data to hold.
-MAX_BODY_BYTES = 64 * 1024 * 1024
 _CHUNK_BYTES = 1 << 16
 
 RateLimitWait = Callable[[requests.Response], float | None]  # seconds to wait before the next request, or None
@@ -95,10 +102,14 @@ class VendorClient:
         backoff_seconds: float = 0.5,
         sleep: Callable[[float], None] = time.sleep,
         secret_path: bool = False,
-        max_body_bytes: int = MAX_BODY_BYTES,
+        limits: Limits | None = None,
+        clock: Callable[[], float] = time.monotonic,
     ):
         self.source = source
-        self.max_body_bytes = max_body_bytes
+        self.limits = limits or Limits()
+        self.clock = clock
+        self._budget_ends: float | None = None  # the clock's time the source's budget is spent: set on first use
+        self._last_failure = ""  # what the last attempt worth another failed with, for the budget's message
         self.base_url = base_url.rstrip("/")
         self.secret_path = secret_path
         if secret_path:
@@ -139,6 +150,8 @@ class VendorClient:
             return retrying(self._attempt, method, url, decode, **kwargs)
         except _Retryable as failure:
             what = failure.what
+        finally:
+            self._last_failure = ""
         raise VendorHttpError(f"{self._where(method, url)}: gave up after {self.attempts} attempts: {what}")
 
     def close(self) -> None:
@@ -148,12 +161,14 @@ class VendorClient:
         if urlsplit(url).netloc != urlsplit(self.base_url).netloc:  # e.g. a "next" link: the token stays home
             raise VendorHttpError(f"{self._where(method, url)}: not sent: the host is not {self.source}'s "
                                   f"({self._shown(self.base_url)}): it would carry the credential")  # fmt: skip
+        deadline = _Deadline(min(self.limits.request_deadline_seconds, self._budget_left(method, url)))
         self.requests_sent += 1
         response, failed, retryable, home = None, "", False, False
         try:
-            response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
-            home = urlsplit(response.url).netloc == urlsplit(self.base_url).netloc  # else a redirect took it away
-            content = self._body(method, url, response) if home and decode and response.status_code < 400 else b""
+            with deadline:
+                response = self.session.request(method, url, timeout=self.timeout, stream=True, **kwargs)
+                home = urlsplit(response.url).netloc == urlsplit(self.base_url).netloc  # else a redirect took it
+                content = self._body(method, url, response) if home and decode and response.status_code < 400 else b""
         except _DROPPED as error:
             failed, retryable = type(error).__name__, True
         except requests.RequestException as error:  # a URL requests cannot send: its message quotes the whole URL
@@ -163,14 +178,18 @@ class VendorClient:
                 response.close()  # streamed: the connection goes back to the pool only once closed
         # Raised here, not in the except blocks: the requests error (its text has the URL and query) must not
         # ride along as __context__ of what this module raises.
+        if deadline.expired:
+            failed, retryable = (f"no whole answer within {deadline.seconds:g} s (limits.request_deadline_seconds)"
+                                 if deadline.seconds >= self.limits.request_deadline_seconds
+                                 else "no whole answer before the time budget ran out"), True  # fmt: skip
         if retryable:
-            raise _Retryable(failed)
+            raise self._again(failed)
         if failed or response is None:  # also a body whose reading failed for a reason not worth another try
             raise VendorHttpError(f"{self._where(method, url)}: {failed}")
         if not home:
             raise VendorHttpError(f"{self._where(method, url)}: redirected to another host "
                                   f"({endpoint(response.url, with_path=False)}): its answer is not taken as "
-                                  f"{self.source}'s data (check base_url)")  # fmt: skip
+                                  "the source's data (check base_url)")  # fmt: skip
         wait = self.rate_limit(response) if self.rate_limit is not None else None
         retry_after = _retry_after(response)
         # A 403/429 is a rate limit when the budget headers say spent or the vendor says when to come back
@@ -178,7 +197,7 @@ class VendorClient:
         limited = wait is not None or retry_after is not None
         if response.status_code in RETRY_STATUSES or (limited and response.status_code in (403, 429)):
             waits = [seconds for seconds in (retry_after, wait) if seconds is not None]
-            raise _Retryable(f"HTTP {response.status_code}", max(waits) if waits else None)
+            raise self._again(f"HTTP {response.status_code}", max(waits) if waits else None)
         if response.status_code in (401, 403):
             raise VendorAuthError(f"{self._where(method, url)}: HTTP {response.status_code}: the credential was "
                                   f"refused (check the {self.source} token and its scopes)")  # fmt: skip
@@ -191,35 +210,56 @@ class VendorClient:
             except ValueError:
                 decoded = False
         if not decoded:
-            raise _Retryable(f"HTTP {response.status_code} with a body that is not JSON (cut short?)")
+            raise self._again(f"HTTP {response.status_code} with a body that is not JSON (cut short?)")
         limited = self.body_rate_limit(body, response.headers) if self.body_rate_limit is not None else None
         if limited is not None:
-            raise _Retryable(f"HTTP {response.status_code}: rate limited (said in the body)", limited)
+            raise self._again(f"HTTP {response.status_code}: rate limited (said in the body)", limited)
         if wait:  # the budget is spent: wait for its reset before the next request
-            self.sleep(min(wait, MAX_WAIT_SECONDS))
+            self.sleep(min(wait, MAX_WAIT_SECONDS, self._budget_left(method, url)))
         return Page(body, response.headers, response.status_code)
 
+    def _again(self, what: str, wait: float | None = None) -> _Retryable:
+        """A failed attempt worth another, remembered for the time budget's message."""
+        self._last_failure = what
+        return _Retryable(what, wait)
+
+    def _budget_left(self, method: str, url: str) -> float:
+        """Seconds left of the source's time budget (limits.time_budget_minutes); VendorHttpError once it is spent."""
+        now = self.clock()
+        if self._budget_ends is None:
+            self._budget_ends = now + self.limits.time_budget_seconds
+        left = self._budget_ends - now
+        if left <= 0:
+            last = f"; the last attempt: {self._last_failure}" if self._last_failure else ""
+            raise VendorHttpError(f"{self._where(method, url)}: not sent: {self.requests_sent:,} requests have spent "
+                                  f"the time budget of {self.limits.time_budget_minutes:g} minutes "
+                                  f"(limits.time_budget_minutes): the vendor answers too slowly{last}")  # fmt: skip
+        return left
+
     def _body(self, method: str, url: str, response: requests.Response) -> bytes:
-        """The answer's body, read up to `max_body_bytes`: a larger one is refused before it fills the memory."""
+        """The answer's body, read up to limits.max_body_mb: a larger one is refused before it fills the memory."""
+        most = self.limits.max_body_bytes
         declared = response.headers.get("Content-Length", "")
         chunks, size = [], int(declared) if declared.isdigit() else 0
-        for chunk in [] if size > self.max_body_bytes else response.iter_content(_CHUNK_BYTES):
+        for chunk in [] if size > most else response.iter_content(_CHUNK_BYTES):
             size += len(chunk)
-            if size > self.max_body_bytes:
+            if size > most:
                 break
             chunks.append(chunk)
-        if size > self.max_body_bytes:
+        if size > most:
             raise VendorHttpError(f"{self._where(method, url)}: HTTP {response.status_code}: the answer is larger "
-                                  f"than {self.max_body_bytes:,} bytes: not read (a vendor fault)")
+                                  f"than {self.limits.max_body_mb:,} MB (limits.max_body_mb): not read (a vendor "
+                                  "fault)")  # fmt: skip
         return b"".join(chunks)
 
     def _wait(self, state: RetryCallState) -> float:
         failure = state.outcome.exception() if state.outcome is not None else None
         given = failure.wait if isinstance(failure, _Retryable) else None
-        if given is not None:
-            return min(given, MAX_WAIT_SECONDS)
-        exponential = self.backoff_seconds * 2 ** (state.attempt_number - 1)
-        return min(exponential + random.uniform(0, self.backoff_seconds), MAX_WAIT_SECONDS)
+        if given is None:
+            exponential = self.backoff_seconds * 2 ** (state.attempt_number - 1)
+            given = exponential + random.uniform(0, self.backoff_seconds)
+        # Never wait past the budget: the next attempt then says it is spent.
+        return max(min(given, MAX_WAIT_SECONDS, self._budget_ends - self.clock()), 0.0)
 
     def _where(self, method: str, url: str) -> str:
         return f"{self.source}: {method} {self._shown(url)}"
@@ -229,11 +269,14 @@ class VendorClient:
 
 
 def _session(base_url: str) -> requests.Session:
-    """A session for one vendor host, with the environment's proxy and CA bundle read once, here.
+    """A session for one vendor host, with the environment's proxy and CA bundle read once, here, whose
+    connections a `_Deadline` can end.
 
     requests would re-read them (and ~/.netrc) on every request: costly at thousands of pages, and a netrc
     entry for the vendor's host would replace the credential header the connector sets."""
     session = requests.Session()
+    for prefix in ("https://", "http://"):
+        session.mount(prefix, _WatchedAdapter())
     session.trust_env = False
     session.proxies.update(requests.utils.get_environ_proxies(base_url))
     session.verify = os.environ.get("REQUESTS_CA_BUNDLE") or os.environ.get("CURL_CA_BUNDLE") or True
@@ -344,3 +387,103 @@ def reset_wait(remaining_header: str, reset_header: str, *, reset_is_epoch: bool
         return max(seconds, 0.0) + 1.0  # one second past the reset: clocks differ
 
     return wait
+
+
+class _Deadline:
+    """Ends a request still running `seconds` after it was sent: a per-read timeout restarts at every byte, so a
+    server that drips its answer holds a request for ever. Shutting the connection's socket down wakes the blocked
+    read (plain or TLS alike); the request then fails as a dropped connection, and `expired` says why."""
+
+    _current = threading.local()  # the deadline of the request this thread is sending
+
+    def __init__(self, seconds: float):
+        self.seconds = seconds
+        self.expired = False
+        self._connection: HTTPConnection | None = None
+        self._ended = False
+        self._lock = threading.Lock()
+        self._timer = threading.Timer(seconds, self._expire)
+        self._timer.daemon = True
+
+    def __enter__(self) -> _Deadline:
+        _Deadline._current.deadline = self
+        self._timer.start()
+        return self
+
+    def __exit__(self, *_exc: object) -> None:
+        with self._lock:
+            self._ended = True
+        self._timer.cancel()
+        _Deadline._current.deadline = None
+
+    @classmethod
+    def watch(cls, connection: HTTPConnection) -> None:
+        """Called by a connection as it sends (and once connected): the current request's deadline may end it."""
+        deadline = getattr(cls._current, "deadline", None)
+        if deadline is not None:
+            with deadline._lock:
+                deadline._connection = connection
+                if deadline.expired and not deadline._ended:
+                    _shut(connection)
+
+    def _expire(self) -> None:
+        with self._lock:
+            if self._ended:
+                return
+            self.expired = True
+            if self._connection is not None:
+                _shut(self._connection)
+
+
+def _shut(connection: HTTPConnection) -> None:
+    sock = getattr(connection, "sock", None)
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass  # already closed
+
+
+class _Watched:
+    """A urllib3 connection that tells the current request's `_Deadline` about itself."""
+
+    def connect(self) -> None:
+        super().connect()  # type: ignore[misc]
+        _Deadline.watch(self)  # type: ignore[arg-type]
+
+    def request(self, *args: Any, **kwargs: Any) -> None:
+        _Deadline.watch(self)  # type: ignore[arg-type]
+        super().request(*args, **kwargs)  # type: ignore[misc]
+
+
+class _WatchedHTTPConnection(_Watched, HTTPConnection):
+    pass
+
+
+class _WatchedHTTPSConnection(_Watched, HTTPSConnection):
+    pass
+
+
+class _WatchedHTTPPool(HTTPConnectionPool):
+    ConnectionCls = _WatchedHTTPConnection
+
+
+class _WatchedHTTPSPool(HTTPSConnectionPool):
+    ConnectionCls = _WatchedHTTPSConnection
+
+
+_WATCHED_POOLS = {"http": _WatchedHTTPPool, "https": _WatchedHTTPSPool}
+
+
+class _WatchedAdapter(HTTPAdapter):
+    """requests' adapter, whose connections tell the request's `_Deadline` about themselves."""
+
+    def init_poolmanager(self, *args: Any, **kwargs: Any) -> None:
+        super().init_poolmanager(*args, **kwargs)
+        self.poolmanager.pool_classes_by_scheme = _WATCHED_POOLS
+
+    def proxy_manager_for(self, proxy: str, **kwargs: Any) -> Any:
+        manager = super().proxy_manager_for(proxy, **kwargs)
+        if not proxy.lower().startswith("socks"):  # a SOCKS manager's pools have their own connection classes
+            manager.pool_classes_by_scheme = _WATCHED_POOLS
+        return manager

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 import yaml
 
+from connectors.limits import Limits
 from pipelines.config import Config, parse_config, parse_config_text, read_config
 from scoring.config import ConfigError
 
@@ -587,6 +588,31 @@ def test_http_base_urls_are_accepted(url):
     data["sources"] = {"jira": {"base_url": url}}
     assert parse_config(data).sources.jira.base_url == url.strip()
 
+
+
+@pytest.mark.parametrize("source", ["github", "pagerduty", "jira", "servicenow"])
+def test_every_vendor_takes_limits_and_they_default_far_above_a_healthy_vendor(source):
+    data = base()
+    data["sources"] = {source: {"base_url": "https://example.test",
+                                "limits": {"max_pages": 50, "request_deadline_seconds": 2.5}}}  # fmt: skip
+    limits = getattr(parse_config(data).sources, source).limits
+    assert (limits.max_pages, limits.request_deadline_seconds, limits.time_budget_minutes, limits.max_body_mb) == (
+        50, 2.5, 120, 64)
+    data["sources"] = {source: {"base_url": "https://example.test"}}
+    assert getattr(parse_config(data).sources, source).limits == Limits()
+
+
+@pytest.mark.parametrize("key, value, message", [
+    ("max_pages", 0, "input should be greater than or equal to 1"),
+    ("request_deadline_seconds", -1, "input should be greater than 0"),
+    ("time_budget_minutes", "soon", "input should be a valid number, unable to parse string as a number"),
+    ("max_body_mb", 10_000, "input should be less than or equal to 4096"),
+    ("max_retries", 3, "unknown key"),
+])  # fmt: skip
+def test_a_bad_limit_is_a_config_error_naming_its_path(key, value, message):
+    data = base()
+    data["sources"] = {"jira": {"base_url": "https://example.test", "limits": {key: value}}}
+    assert errors_of(data) == [f"sources.jira.limits.{key}: {message}"]
 
 # --- all problems at once, and YAML syntax --------------------------------------------------------
 

@@ -610,3 +610,67 @@ def test_config_defaults_and_checks():
         GithubConfig(change_pattern="CHG(")
     with pytest.raises(pydantic.ValidationError):
         GithubConfig(lookback_days=-1)
+
+
+# --- paging that does not end ---------------------------------------------------------------------------------
+
+
+def endless_connection(nodes_of_page, total=None):
+    """A GraphQL callback whose one repository always has a next page, under a cursor never sent before."""
+    bodies = []
+
+    def answer(request):
+        bodies.append(json.loads(request.body))
+        page = {"nodes": nodes_of_page(len(bodies)), "pageInfo": {"hasNextPage": True, "endCursor": f"c{len(bodies)}"}}
+        if total is not None:
+            page["totalCount"] = total
+        return 200, {}, json.dumps({"data": {"r0": {"deployments": page}}})
+
+    return answer, bodies
+
+
+@responses.activate
+def test_an_end_cursor_that_moves_while_pages_come_back_empty_stops_at_the_first_empty_page():
+    recent = [deployment(n, "2026-10-10T12:00:00Z") for n in range(3)]
+    answer, bodies = endless_connection(lambda page: recent if page == 1 else [])
+    responses.add_callback(responses.POST, GRAPHQL, callback=answer, content_type="application/json")
+    with pytest.raises(SourceError) as raised:
+        make_source().fetch("deployments", START, END)
+    assert str(raised.value) == ("sources.github: acme/checkout deployments: page 2 was empty, yet the vendor promises "
+                                 "another: the listing does not advance; stopped")
+    assert [body["variables"]["r0_cursor"] for body in bodies] == [None, "c1"]
+
+
+@responses.activate
+def test_a_connection_past_its_own_total_count_stops_at_the_ceiling_it_implies():
+    answer, bodies = endless_connection(lambda page: [deployment(100 * page + n, "2026-10-10T12:00:00Z")
+                                                      for n in range(100)], total=120)  # fmt: skip
+    responses.add_callback(responses.POST, GRAPHQL, callback=answer, content_type="application/json")
+    with pytest.raises(SourceError, match=r"^sources.github: acme/checkout deployments: the vendor still promises more "
+                                          r"after 9 pages of 900 deployments, more than the vendor's own total"):
+        make_source().fetch("deployments", START, END)
+    assert len(bodies) == 9  # what 120 needs (2 pages), twice over, plus 5
+
+
+@responses.activate
+def test_statuses_whose_cursor_moves_over_the_same_page_stop():
+    statuses = [{"state": "IN_PROGRESS", "createdAt": iso(pd.Timestamp("2026-10-10T12:00Z") - pd.Timedelta(seconds=i))}
+                for i in range(100)]  # fmt: skip
+    node = deployment(7, "2026-10-10T08:55:00Z", state="IN_PROGRESS", status_at="2026-10-10T12:00:00Z")
+    node["statuses"] = {"nodes": statuses, "pageInfo": {"hasNextPage": True, "endCursor": "c0"}}
+    fake = FakeGithub({"acme/checkout": [node]})
+    sent = []
+
+    def answer(request):
+        body = json.loads(request.body)
+        if "query DeploymentStatuses" not in body["query"]:
+            return fake(request)
+        sent.append(body["variables"]["cursor"])
+        page = {"nodes": statuses, "pageInfo": {"hasNextPage": True, "endCursor": f"c{len(sent)}"}}
+        return 200, {}, json.dumps({"data": {"node": {"statuses": page}}})
+
+    responses.add_callback(responses.POST, GRAPHQL, callback=answer, content_type="application/json")
+    with pytest.raises(SourceError, match=r"^sources.github: acme/checkout deployment 7 statuses: page 2 repeated page "
+                                          r"1, yet the vendor promises another"):
+        make_source().fetch("deployments", START, END)
+    assert sent == ["c0"]

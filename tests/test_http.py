@@ -28,6 +28,7 @@ from connectors.http import (
     endpoint,
     reset_wait,
 )
+from connectors.limits import Limits
 
 BASE = "https://api.example.com"
 TOKEN = "ghp_FAKE_TOKEN_123"
@@ -576,14 +577,14 @@ def test_endpoint_strips_query_and_credentials(url, shown):
 
 
 def test_an_answer_larger_than_the_limit_is_refused_not_read(mocked, slept):
-    add(mocked, body=json.dumps({"items": ["x" * 5000]}))
-    vendor = client(slept, max_body_bytes=1000)
+    add(mocked, body=json.dumps({"items": ["x" * 1_100_000]}))
+    vendor = client(slept, limits=Limits(max_body_mb=1))
     with pytest.raises(VendorHttpError) as caught:
         vendor.get("/items")
     assert str(caught.value) == ("github: GET https://api.example.com/items: HTTP 200: the answer is larger than "
-                                 "1,000 bytes: not read (a vendor fault)")
+                                 "1 MB (limits.max_body_mb): not read (a vendor fault)")
     assert vendor.requests_sent == 1 and slept == []  # a fault, not worth another try
-    assert client(slept, max_body_bytes=10_000).get("/items").body == {"items": ["x" * 5000]}
+    assert client(slept, limits=Limits(max_body_mb=2)).get("/items").body == {"items": ["x" * 1_100_000]}
 
 
 class _Redirecting(BaseHTTPRequestHandler):
@@ -608,9 +609,108 @@ def test_an_answer_from_another_host_after_a_redirect_is_not_data(local_server, 
     try:
         vendor = client(slept, base_url=f"http://127.0.0.1:{server.server_address[1]}")
         with pytest.raises(VendorHttpError, match="redirected to another host \\(http://localhost:[0-9]+\\): its "
-                                                  "answer is not taken as github's data") as caught:
+                                                  "answer is not taken as the source's data") as caught:
             vendor.get(f"/items?access_token={TOKEN}")
         secret_free(str(caught.value))
     finally:
         server.shutdown()
         server.server_close()
+
+
+# --- a request has a deadline, a source a time budget --------------------------------------------------------
+
+
+class _Dripping(BaseHTTPRequestHandler):
+    """Sends its answer one byte every `interval` seconds, in the headers or in the body: a read timeout never
+    fires, since every read gets a byte."""
+
+    interval = 0.05
+    in_headers = True
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        body = json.dumps({"items": list(range(2000))}).encode()
+        head = f"HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n".encode()
+        self.wfile.write(head[:12] if self.in_headers else head)
+        try:
+            for byte in (head[12:] if self.in_headers else b"") + body:
+                time.sleep(self.interval)
+                self.wfile.write(bytes([byte]))
+                self.wfile.flush()
+        except OSError:
+            pass  # the client hung up: what the deadline does
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture
+def dripping():
+    servers = []
+
+    def serve(in_headers: bool) -> str:
+        handler = type("Drip", (_Dripping,), {"in_headers": in_headers})
+        server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+        server.daemon_threads = True
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return f"http://127.0.0.1:{server.server_address[1]}"
+
+    yield serve
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.mark.parametrize("in_headers", [True, False], ids=["dripping headers", "dripping body"])
+def test_a_request_that_drips_is_ended_at_its_deadline_and_retried(dripping, slept, in_headers):
+    vendor = client(slept, base_url=dripping(in_headers), attempts=2, limits=Limits(request_deadline_seconds=0.5))
+    started = time.monotonic()
+    with pytest.raises(VendorHttpError) as caught:
+        vendor.get(f"/items?access_token={TOKEN}")
+    assert str(caught.value) == (f"github: GET {vendor.base_url}/items: gave up after 2 attempts: no whole answer "
+                                 "within 0.5 s (limits.request_deadline_seconds)")
+    assert vendor.requests_sent == 2 and len(slept) == 1
+    assert time.monotonic() - started < 10  # two deadlines of 0.5 s, not the 2,000 s the answer would take
+
+
+def test_a_deadline_that_passes_unused_ends_nothing(local_server, slept):
+    vendor = client(slept, base_url=local_server, limits=Limits(request_deadline_seconds=0.2))
+    assert vendor.get("/first").body == {"ok": True}
+    time.sleep(0.3)  # past the first request's deadline: its connection, back in the pool, must still serve
+    assert vendor.get("/second").body == {"ok": True}
+    assert vendor.requests_sent == 2
+
+
+def test_the_time_budget_stops_a_source_before_its_next_request(mocked, slept):
+    now = [0.0]
+    add(mocked, status=503)
+    add(mocked)
+    vendor = client(slept, limits=Limits(time_budget_minutes=1), clock=lambda: now[0])
+    assert vendor.get("/items").body == {"ok": True}  # a 503 then the answer: within the minute
+    now[0] = 59.9
+    assert vendor.get("/items").body == {"ok": True}
+    now[0] = 60.0
+    with pytest.raises(VendorHttpError) as caught:
+        vendor.get("/items")
+    assert str(caught.value) == ("github: GET https://api.example.com/items: not sent: 3 requests have spent the "
+                                 "time budget of 1 minutes (limits.time_budget_minutes): the vendor answers too slowly")
+    assert vendor.requests_sent == 3
+
+
+def test_a_retry_never_waits_past_the_time_budget(mocked, slept):
+    now = [0.0]
+    add(mocked, status=429, headers={"Retry-After": "600"})
+    vendor = client(slept, limits=Limits(time_budget_minutes=2), clock=lambda: now[0], attempts=2)
+
+    def sleep(seconds: float) -> None:
+        slept.append(seconds)
+        now[0] += seconds
+
+    vendor.sleep = sleep
+    with pytest.raises(VendorHttpError) as caught:
+        vendor.get("/items")
+    assert str(caught.value) == ("github: GET https://api.example.com/items: not sent: 1 requests have spent the time "
+                                 "budget of 2 minutes (limits.time_budget_minutes): the vendor answers too slowly; the "
+                                 "last attempt: HTTP 429")
+    assert slept == [120.0]  # the vendor asked for 600 s; the budget had 120 left

@@ -785,3 +785,65 @@ def test_config_defaults():
         JiraConfig(base_url=BASE, outcome_by_status={"Done": "fine"})
     with pytest.raises(ValidationError):
         JiraConfig(base_url=BASE, page_size=0)
+
+
+# --- paging that does not end ---------------------------------------------------------------------------------
+
+
+def endless_search(page_of):
+    """A search callback that always promises another page, under a token it has never sent before."""
+    served = []
+
+    def search(request):
+        served.append(request)
+        return 200, {}, json.dumps({"issues": page_of(len(served)), "nextPageToken": f"fresh-{len(served)}"})
+
+    return search, served
+
+
+def test_a_token_new_every_page_over_the_same_issues_stops_at_the_second_page(api):
+    search, served = endless_search(lambda _page: [issue(n, at(1)) for n in range(3)])
+    api.add_callback(responses.GET, SEARCH, callback=search)
+    with pytest.raises(VendorHttpError) as raised:
+        source(change_jql=None).fetch("incidents", START, END)
+    assert str(raised.value) == (f"sources.jira: GET {SEARCH}: page 2 repeated page 1, yet the vendor "
+                                 "promises another: the listing does not advance; stopped")
+    assert len(served) == 2
+
+
+def test_a_token_new_every_page_over_issues_read_before_stops(api):
+    search, served = endless_search(lambda page: [issue(n, at(1)) for n in range(page % 2, 6, 2)])
+    api.add_callback(responses.GET, SEARCH, callback=search)
+    with pytest.raises(VendorHttpError, match="page 3 held only issues read before \\(3\\), yet the vendor promises"):
+        source(change_jql=None).fetch("incidents", START, END)
+    assert len(served) == 3  # 0 2 4, 1 3 5, then 0 2 4 again
+
+
+def test_a_search_that_brings_new_issues_for_ever_stops_at_max_pages(api):
+    search, served = endless_search(lambda page: [issue(10 * page + n, at(1)) for n in range(3)])
+    api.add_callback(responses.GET, SEARCH, callback=search)
+    with pytest.raises(VendorHttpError) as raised:
+        source(change_jql=None, limits={"max_pages": 7}).fetch("incidents", START, END)
+    assert str(raised.value) == (f"sources.jira: GET {SEARCH}: the vendor still promises more after 7 pages of 21 "
+                                 "issues, the most one listing may take (raise limits.max_pages for a listing truly "
+                                 "that long); stopped")
+    assert len(served) == 7
+
+
+def test_a_bulkfetch_token_new_every_page_over_the_same_histories_stops(api):
+    done = issue(1, at(5), created=at(1), resolutiondate=False, histories=[history(100, at(2), "Done")])
+    answers = []
+
+    def bulkfetch(request):
+        answers.append(request)
+        histories = [history(100, at(2), "Done")]
+        return 200, {}, json.dumps({"issueChangeLogs": [{"issueId": done["id"], "changeHistories": histories}],
+                                    "nextPageToken": f"fresh-{len(answers)}"})  # fmt: skip
+
+    fake = FakeJira([done], embed=0)
+    fake.bulkfetch = bulkfetch
+    fake.install(api)
+    with pytest.raises(VendorHttpError, match=r"^sources\.jira: POST .*/changelog/bulkfetch: page 2 repeated "
+                                              r"page 1, yet the vendor promises another"):
+        source(change_jql=None).fetch("incidents", START, END)
+    assert len(answers) == 2

@@ -649,3 +649,43 @@ def test_a_timestamp_out_of_range_is_one_rejected_incident_not_a_failed_run(api)
 def test_nul_characters_are_stripped_from_text(api):
     serve(api, [incident(1, START + pd.Timedelta(hours=1), title="disk\x00 full")])
     assert list(source().fetch("incidents", START, END).good["title"]) == ["disk full"]
+
+
+# --- paging that does not end ---------------------------------------------------------------------------------
+
+
+def test_an_offset_answered_with_the_same_page_again_stops_at_the_second_page(api):
+    sent = []
+    page = [incident(n, "2024-03-01T10:00:00Z") for n in range(100)]
+
+    def same_page(request):
+        query = parse_qs(urlsplit(request.url).query)
+        if query.get("statuses[]") == ["triggered", "acknowledged"]:
+            return 200, {}, json.dumps({"incidents": [], "limit": 100, "offset": 0, "more": False})
+        sent.append(query)
+        return 200, {}, json.dumps({"incidents": page, "limit": 100, "offset": 0, "more": True})
+
+    api.add_callback(responses.GET, URL, callback=same_page)
+    with pytest.raises(VendorHttpError) as raised:
+        source(services=("PCHK001",)).fetch("incidents", START, END)
+    assert str(raised.value) == ("sources.pagerduty: GET https://pd.test/incidents: page 2 repeated page 1, yet "
+                                 "the vendor promises another: the listing does not advance; stopped")  # fmt: skip
+    assert [q["offset"] for q in sent] == [["0"], ["100"]]
+
+
+def test_a_listing_past_the_vendors_own_total_stops_at_the_ceiling_it_implies(api):
+    counter = itertools.count()
+
+    def more_than_its_total(request):  # says 150 incidents, then serves new ones for ever
+        query = parse_qs(urlsplit(request.url).query)
+        page = [incident(next(counter), "2024-03-01T10:00:00Z") for _ in range(100)]
+        return 200, {}, json.dumps({"incidents": page, "limit": 100, "offset": int(query["offset"][0]),
+                                    "more": True, "total": 150})  # fmt: skip
+
+    api.add_callback(responses.GET, URL, callback=more_than_its_total)
+    client = PagerDutyClient(BASE, TOKEN, service_ids=["PCHK001"], sleep=lambda seconds: None)
+    with pytest.raises(VendorHttpError) as raised:
+        client.created(START, END)
+    assert str(raised.value) == ("pagerduty: GET https://pd.test/incidents: the vendor still promises more after 9 "
+                                 "pages of 900 incidents, more than the vendor's own total of records needs; stopped")
+    assert len(api.calls) == 9  # what 150 needs (2 pages), twice over, plus 5

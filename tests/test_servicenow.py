@@ -4,6 +4,7 @@ the connector sends is checked against the Table API description in tests/specs/
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import re
 from functools import cache
@@ -381,11 +382,39 @@ def test_a_listing_that_does_not_move_on_is_an_error_not_a_loop(api):
     with pytest.raises(
         VendorHttpError,
         match=r"^sources\.servicenow: GET https://sn\.test/api/now/table/incident: "
-        r"cannot ask for the next page: the page did not move past the one before$",
+        r"page 2 repeated page 1, yet the vendor promises another: the listing does not advance; stopped$",
     ):
         source(page_size=3).fetch("incidents", START, END)
     assert len(api.calls) == 2
 
+
+def test_a_listing_whose_pages_go_backwards_is_an_error_not_a_loop(api):
+    pages = iter([[incident(n) for n in (5, 6, 7)], [incident(n) for n in (1, 2, 3)]])
+    next_link = f'<{BASE}/api/now/table/incident?sysparm_offset=3>;rel="next"'
+    api.add_callback(responses.GET, TABLES, callback=lambda _request: (
+        200, {"Link": next_link}, json.dumps({"result": next(pages)})))  # fmt: skip
+    with pytest.raises(VendorHttpError, match=r": cannot ask for the next page: the page did not move past the one "
+                                              r"before$"):  # fmt: skip
+        source(page_size=3).fetch("incidents", START, END)
+    assert len(api.calls) == 2
+
+
+
+def test_a_listing_past_its_x_total_count_stops_at_the_ceiling_it_implies(api):
+    pages = itertools.count()
+
+    def more_than_its_total(_request):  # says 150 rows, then serves new ones (later keys) for ever
+        page = next(pages)
+        rows = [incident(100 * page + n, START + pd.Timedelta(seconds=100 * page + n)) for n in range(100)]
+        next_link = f'<{BASE}/api/now/table/incident?sysparm_offset=0>;rel="next"'
+        return 200, {"Link": next_link, "X-Total-Count": "150"}, json.dumps({"result": rows})
+
+    api.add_callback(responses.GET, TABLES, callback=more_than_its_total)
+    with pytest.raises(VendorHttpError, match=r"^sources\.servicenow: GET https://sn\.test/api/now/table/incident: the "
+                                              r"vendor still promises more after 9 pages of 900 records, more than "
+                                              r"the vendor's own total of records needs; stopped$"):  # fmt: skip
+        source(page_size=100).fetch("incidents", START, END)
+    assert len(api.calls) == 9  # what 150 needs (2 pages), twice over, plus 5
 
 # --- references: CIs and changes, batched and cached ----------------------------------------------------------
 

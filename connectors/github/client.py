@@ -21,9 +21,12 @@ from urllib.parse import urlsplit
 from connectors.base import SourceError
 from connectors.github import queries
 from connectors.http import BodyRateLimit, VendorClient, VendorHttpError, reset_wait
+from connectors.limits import Limits
+from connectors.paging import Listing, record_id
 
 SOURCE = "sources.github"  # how every message of this connector starts
 DEFAULT_RATE_LIMIT_WAIT = 60.0  # seconds, when GitHub says it is rate limiting but not until when
+PAGE_SIZE = 100  # `first:` of every connection: GitHub's maximum
 REPOS_PER_QUERY = 25  # repositories one request reads a page of each (2,500 nodes at most: far under GitHub's limits)
 Node = Any  # one vendor node as GitHub sent it: a dict, or anything else when GitHub sent something odd
 
@@ -79,9 +82,11 @@ class GithubClient:
         attempts: int = 6,
         backoff_seconds: float = 0.5,
         repos_per_query: int = REPOS_PER_QUERY,
+        limits: Limits | None = None,
     ):
         self.url = graphql_url(base_url)
         self.repos_per_query = repos_per_query
+        self.limits = limits or Limits()
         self.http = VendorClient(
             SOURCE,
             self.url,
@@ -91,6 +96,7 @@ class GithubClient:
             attempts=attempts,
             backoff_seconds=backoff_seconds,
             sleep=sleep,
+            limits=self.limits,
         )
 
     @property
@@ -147,17 +153,22 @@ class GithubClient:
         info = page.get("pageInfo") if isinstance(page, dict) else None
         if not isinstance(info, dict) or not info.get("hasNextPage") or not node.get("id"):
             return node
+        what = f"{repo} deployment {node.get('databaseId')} statuses"
         statuses = list(page.get("nodes") or [])
+        listing = Listing(f"{SOURCE}: {what}", self.limits.max_pages, _status_key, noun="statuses")
+        listing.read(statuses)
+        listing.total(page.get("totalCount"), PAGE_SIZE)
         cursor = info.get("endCursor")
         while cursor:
-            variables = {"id": node["id"], "cursor": cursor}
-            data = self.query(queries.DEPLOYMENT_STATUSES, variables, what=f"{repo} deployment {node.get('databaseId')}"
-                              " statuses")  # fmt: skip
+            listing.next_page()
+            data = self.query(queries.DEPLOYMENT_STATUSES, {"id": node["id"], "cursor": cursor}, what=what)
             found = data.get("node") if isinstance(data.get("node"), dict) else {}
             following = found.get("statuses") if isinstance(found.get("statuses"), dict) else {}
-            statuses += following.get("nodes") or []
-            info = following.get("pageInfo") or {}
-            cursor = info.get("endCursor") if info.get("hasNextPage") and info.get("endCursor") != cursor else None
+            nodes = following.get("nodes") if isinstance(following.get("nodes"), list) else []
+            statuses += nodes
+            listing.read(nodes)
+            info = following.get("pageInfo") if isinstance(following.get("pageInfo"), dict) else {}
+            cursor = info.get("endCursor") if info.get("hasNextPage") else None
         return {**node, "statuses": {"nodes": statuses, "pageInfo": {"hasNextPage": False, "endCursor": None}}}
 
     def _pages(
@@ -167,6 +178,8 @@ class GithubClient:
         """Each request reads the next page of up to `repos_per_query` repositories that still have one to read;
         `complete(repo, node)` adds what a node's page left out, before `more` sees it."""
         cursors: dict[str, str | None] = dict.fromkeys(repos)  # the repositories still to read, and where
+        listings = {repo: Listing(f"{SOURCE}: {repo} {connection}", self.limits.max_pages,
+                                  _NODE_KEYS[connection], noun=connection) for repo in repos}  # fmt: skip
         while cursors:
             batch = list(cursors)[: self.repos_per_query]
             variables = dict(shared)
@@ -186,13 +199,25 @@ class GithubClient:
                 page = repository.get(connection) if isinstance(repository.get(connection), dict) else {}
                 nodes = page.get("nodes") if isinstance(page.get("nodes"), list) else []
                 nodes = [complete(repo, node) for node in nodes] if complete else nodes
+                listings[repo].read(nodes)
+                listings[repo].total(page.get("totalCount"), PAGE_SIZE)
                 yield repo, nodes
                 info = page.get("pageInfo") if isinstance(page.get("pageInfo"), dict) else {}
                 following = info.get("endCursor")
-                if not info.get("hasNextPage") or not following or following == cursors[repo] or not more(repo, nodes):
+                if not info.get("hasNextPage") or not following or not more(repo, nodes):
                     del cursors[repo]
                 else:
+                    listings[repo].next_page()
                     cursors[repo] = following
+
+
+# How a connection's nodes are told apart: a deployment by its node id, a pull request by its number.
+_NODE_KEYS = {"deployments": record_id("id"), "pullRequests": record_id("number")}
+
+
+def _status_key(status: Any) -> Any:
+    """A status's key: what its page gives of it (GitHub's statuses of a deployment differ in state or time)."""
+    return (status.get("state"), status.get("createdAt")) if isinstance(status, dict) else None
 
 
 def _errors(body: Any) -> list[dict]:

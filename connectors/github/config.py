@@ -7,7 +7,8 @@ from typing import Annotated
 
 from pydantic import AfterValidator, Field
 
-from scoring.config import BaseUrl, EnvVarName, Model, Text
+from connectors.limits import VendorConfig
+from scoring.config import BaseUrl, EnvVarName, Text
 
 _REPO = re.compile(r"^[A-Za-z0-9_.-]+/[A-Za-z0-9_.-]+$")
 # A ServiceNow change number (CHG0030001) or a Jira key (OPS-123) in a deployment's description.
@@ -32,7 +33,7 @@ Repo = Annotated[Text, AfterValidator(_repo)]
 Pattern = Annotated[Text, AfterValidator(_regex)]
 
 
-class GithubConfig(Model):
+class GithubConfig(VendorConfig):
     base_url: BaseUrl = "https://api.github.com"
     token_env: EnvVarName = "GITHUB_TOKEN"
     repos: list[Repo] = []

@@ -1,6 +1,6 @@
 """The GraphQL documents the GitHub connector sends, every one validated against GitHub's public schema
 (tests/specs/github/schema.graphql) by the tests. Each also asks for `rateLimit`, so a page's cost is seen;
-connections are read `first: 100`, GitHub's maximum page."""
+connections are read `first: 100`, GitHub's maximum page, with their `totalCount` (what bounds their paging)."""
 
 from __future__ import annotations
 
@@ -47,6 +47,7 @@ fragment DeploymentPage on DeploymentConnection {
     statuses(first: 100) { ...StatusPage }
   }
   pageInfo { hasNextPage endCursor }
+  totalCount
 }
 """ + _STATUS_PAGE
 # Deployments to the given environments, newest created first (GitHub has no "updated since").
@@ -65,6 +66,7 @@ fragment PullRequestPage on PullRequestConnection {
     commits(first: 1) { nodes { commit { authoredDate committedDate } } }
   }
   pageInfo { hasNextPage endCursor }
+  totalCount
 }
 """
 # Merged pull requests, most recently updated first.

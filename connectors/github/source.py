@@ -158,7 +158,7 @@ def github_source(
     """The source of `sources.github`; raises SourceError when its token variable is not set."""
     token = credential(section.token_env, f"{SOURCE}.token_env", environ)
     return GithubSource(
-        client=GithubClient(section.base_url, token, sleep=sleep),
+        client=GithubClient(section.base_url, token, sleep=sleep, limits=section.limits),
         repos=tuple(section.repos),
         environments=tuple(section.production_environments or context.production_environments),
         services=context.services,

@@ -31,6 +31,8 @@ import pandas as pd
 
 from connectors.base import utc
 from connectors.http import VendorClient, VendorHttpError, basic_auth_headers
+from connectors.limits import Limits
+from connectors.paging import Listing, record_id
 
 SOURCE = "jira"
 MYSELF = "rest/api/3/myself"
@@ -63,9 +65,11 @@ class JiraClient:
         page_size: int = 100,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = 6,
+        limits: Limits | None = None,
     ):
         headers = basic_auth_headers(email, token)
-        self.http = VendorClient(SOURCE, base_url, headers, sleep=sleep, attempts=attempts)
+        self.limits = limits or Limits()
+        self.http = VendorClient(SOURCE, base_url, headers, sleep=sleep, attempts=attempts, limits=self.limits)
         self.page_size = page_size
         self._fields: list[dict[str, Any]] | None = None
 
@@ -106,26 +110,26 @@ class JiraClient:
                            "(customfield_NNNNN)")  # fmt: skip
 
     def search(self, jql: str, fields: Sequence[str], *, expand: str | None = "changelog") -> list[Issue]:
-        """Every issue `jql` selects, with only `fields`, page after page by `nextPageToken`."""
+        """Every issue `jql` selects, with only `fields`, page after page by `nextPageToken` (connectors.paging:
+        the search reports no total, so `limits.max_pages` is its ceiling)."""
         params: dict[str, Any] = {"jql": jql, "fields": ",".join(fields), "maxResults": self.page_size}
         if expand:
             params["expand"] = expand
         issues: list[Issue] = []
+        listing = Listing(f"{SOURCE}: GET {self._endpoint(SEARCH)}", self.limits.max_pages, record_id("id"),
+                          noun="issues")  # fmt: skip
         token: str | None = None
-        seen: set[str] = set()
         while True:
             body = self.http.get(SEARCH, {**params, "nextPageToken": token} if token else params).body
             page = body.get("issues") if isinstance(body, dict) else None
             if not isinstance(page, list):
                 raise VendorHttpError(f"{SOURCE}: GET {self._endpoint(SEARCH)}: the answer holds no issues list")
             issues += page
+            listing.read(page)
             token = body.get("nextPageToken") or None
             if token is None or body.get("isLast") is True:
                 return issues
-            if token in seen:
-                raise VendorHttpError(f"{SOURCE}: GET {self._endpoint(SEARCH)}: the same nextPageToken came "
-                                      "twice: the listing does not advance")  # fmt: skip
-            seen.add(str(token))
+            listing.next_page()
 
     def status_histories(self, issues: Sequence[str]) -> dict[str, list[History]]:
         """The full status history of each issue (ids or keys), keyed by the issue id Jira answers with: one
@@ -135,26 +139,27 @@ class JiraClient:
         for first in range(0, len(wanted), BULK_ISSUES):
             request: dict[str, Any] = {"issueIdsOrKeys": wanted[first : first + BULK_ISSUES], "fieldIds": ["status"],
                                        "maxResults": BULK_HISTORIES}  # fmt: skip
-            seen: set[str] = set()
+            listing = Listing(f"{SOURCE}: POST {self._endpoint(BULK_CHANGELOG)}", self.limits.max_pages,
+                              _history_key, noun="histories")  # fmt: skip
             while True:
                 body = self.http.post(BULK_CHANGELOG, request).body
                 logs = body.get("issueChangeLogs") if isinstance(body, dict) else None
                 if not isinstance(logs, list):
                     raise VendorHttpError(f"{SOURCE}: POST {self._endpoint(BULK_CHANGELOG)}: the answer holds no "
                                           "issueChangeLogs list")  # fmt: skip
+                page = []
                 for log in logs:
                     if isinstance(log, dict) and log.get("issueId") is not None:
                         changes = log.get("changeHistories")
                         kept = [history for history in changes if isinstance(history, dict)] if isinstance(
                             changes, list) else []  # fmt: skip
                         histories.setdefault(str(log["issueId"]), []).extend(kept)
+                        page += [(str(log["issueId"]), history.get("id")) for history in kept]
+                listing.read(page)
                 token = body.get("nextPageToken") or None
                 if token is None:
                     break
-                if token in seen:
-                    raise VendorHttpError(f"{SOURCE}: POST {self._endpoint(BULK_CHANGELOG)}: the same nextPageToken "
-                                          "came twice: the listing does not advance")  # fmt: skip
-                seen.add(str(token))
+                listing.next_page()
                 request = {**request, "nextPageToken": token}
         return histories
 
@@ -163,6 +168,12 @@ class JiraClient:
 
     def _endpoint(self, path: str) -> str:
         return f"{self.http.base_url}/{path}"
+
+
+def _history_key(issue_and_history: tuple[str, Any]) -> tuple[str, str] | None:
+    """A status history's key on a bulkfetch page: (issue id, history id); None without a history id."""
+    issue, history = issue_and_history
+    return None if history is None else (issue, str(history))
 
 
 def window_jql(jql: str, start: pd.Timestamp, end: pd.Timestamp) -> str:

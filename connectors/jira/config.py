@@ -20,7 +20,8 @@ from typing import Literal
 
 from pydantic import Field
 
-from scoring.config import BaseUrl, EnvVarName, Model, Severity, Text
+from connectors.limits import VendorConfig
+from scoring.config import BaseUrl, EnvVarName, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {"Highest": "sev1", "High": "sev2", "Medium": "sev3", "Low": "sev4",
                                                 "Lowest": "sev5"}  # fmt: skip
@@ -36,7 +37,7 @@ MAX_PAGE_SIZE = 5000  # the search's own ceiling (id/key only)
 Outcome = Literal["successful", "failed", "backed_out", "unknown"]
 
 
-class JiraConfig(Model):
+class JiraConfig(VendorConfig):
     base_url: BaseUrl
     email_env: EnvVarName = "JIRA_EMAIL"
     token_env: EnvVarName = "JIRA_TOKEN"

@@ -134,7 +134,8 @@ def jira_source(
     name."""
     email = credential(section.email_env, f"{SECTION}.email_env", environ)
     token = credential(section.token_env, f"{SECTION}.token_env", environ)
-    client = JiraClient(section.base_url, email, token, page_size=section.page_size, sleep=sleep)
+    client = JiraClient(section.base_url, email, token, page_size=section.page_size, sleep=sleep,
+                        limits=section.limits)
     return JiraSource(section, client, context.services)
 
 

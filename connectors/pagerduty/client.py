@@ -29,6 +29,8 @@ import pandas as pd
 
 from connectors.base import utc
 from connectors.http import Page, VendorClient, VendorHttpError, http_status, reset_wait
+from connectors.limits import Limits
+from connectors.paging import Listing, record_id
 
 SOURCE = "pagerduty"
 ACCEPT = "application/vnd.pagerduty+json;version=2"
@@ -61,10 +63,13 @@ class PagerDutyClient:
         max_range_days: int = 180,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = 6,
+        limits: Limits | None = None,
     ):
         headers = {"Authorization": f"Token token={token}", "Accept": ACCEPT}
         rate_limit = reset_wait("ratelimit-remaining", "ratelimit-reset", reset_is_epoch=False)
-        self.http = VendorClient(SOURCE, base_url, headers, rate_limit=rate_limit, sleep=sleep, attempts=attempts)
+        self.limits = limits or Limits()
+        self.http = VendorClient(SOURCE, base_url, headers, rate_limit=rate_limit, sleep=sleep, attempts=attempts,
+                                 limits=self.limits)  # fmt: skip
         self.service_ids = list(service_ids)
         self.max_range = pd.Timedelta(days=max_range_days)
 
@@ -142,8 +147,11 @@ class PagerDutyClient:
         return read(self.service_ids)
 
     def _listing(self, params: Mapping[str, Any], stop: Callable[[list[Incident]], bool] | None) -> list[Incident]:
-        """All pages of one listing (or up to the page `stop` accepts); raises _Capped at the offset cap."""
+        """All pages of one listing (or up to the page `stop` accepts); raises _Capped at the offset cap, PagingError
+        (connectors.paging) for a listing that does not advance."""
         incidents: list[Incident] = []
+        listing = Listing(f"{SOURCE}: GET {self._endpoint()}", self.limits.max_pages, record_id("id"),
+                          noun="incidents")  # fmt: skip
         offset = 0
         while True:
             limit = min(PAGE_LIMIT, OFFSET_CAP - offset)
@@ -162,11 +170,14 @@ class PagerDutyClient:
             if not isinstance(page, list):
                 raise VendorHttpError(f"{SOURCE}: GET {self._endpoint()}: the answer holds no incidents list")
             incidents += page
+            listing.read(page)
             total = body.get("total")
             if offset == 0 and stop is None and isinstance(total, int) and total > OFFSET_CAP:
                 raise _Capped
+            listing.total(total if offset == 0 else None, PAGE_LIMIT)
             if not body.get("more") or not page or (stop is not None and stop(page)):
                 return incidents
+            listing.next_page()
             offset += len(page)
 
     def _scope(self, ids: list[str]) -> dict[str, Any]:

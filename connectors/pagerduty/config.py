@@ -10,14 +10,15 @@ from __future__ import annotations
 
 from pydantic import Field
 
-from scoring.config import BaseUrl, EnvVarName, Model, Severity, Text
+from connectors.limits import VendorConfig
+from scoring.config import BaseUrl, EnvVarName, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {f"P{n}": f"sev{n}" for n in range(1, 6)}
 DEFAULT_SEVERITY_BY_URGENCY: dict[str, str] = {"high": "sev2", "low": "sev4"}
 MAX_RANGE_DAYS = 180  # under six months, whichever six
 
 
-class PagerDutyConfig(Model):
+class PagerDutyConfig(VendorConfig):
     base_url: BaseUrl = "https://api.pagerduty.com"
     token_env: EnvVarName = "PAGERDUTY_TOKEN"
     services: list[Text] = []  # PagerDuty service ids; none: every service the token can see

@@ -132,7 +132,7 @@ def pagerduty_source(
     """The source of `sources.pagerduty`, its token read from the variable `token_env` names."""
     token = credential(section.token_env, f"{SECTION}.token_env", environ)
     client = PagerDutyClient(section.base_url, token, service_ids=section.services,
-                             max_range_days=section.max_range_days, sleep=sleep)  # fmt: skip
+                             max_range_days=section.max_range_days, sleep=sleep, limits=section.limits)  # fmt: skip
     return PagerDutySource(section, client, context.services)
 
 

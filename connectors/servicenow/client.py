@@ -37,6 +37,8 @@ import requests
 
 from connectors.base import utc
 from connectors.http import Page, VendorClient, VendorHttpError, basic_auth_headers
+from connectors.limits import Limits
+from connectors.paging import Listing, record_id
 
 SOURCE = "servicenow"
 TABLE_PATH = "api/now/table/{table}"
@@ -63,9 +65,11 @@ class ServiceNowClient:
         page_size: int = PAGE_SIZE,
         sleep: Callable[[float], None] = time.sleep,
         attempts: int = 6,
+        limits: Limits | None = None,
     ):
         headers = basic_auth_headers(user, password)
-        self.http = VendorClient(SOURCE, base_url, headers, sleep=sleep, attempts=attempts)
+        self.limits = limits or Limits()
+        self.http = VendorClient(SOURCE, base_url, headers, sleep=sleep, attempts=attempts, limits=self.limits)
         self.page_size = page_size
         self._names: dict[tuple[str, str], dict[str, str | None]] = {}
 
@@ -82,17 +86,21 @@ class ServiceNowClient:
         asked = ",".join(dict.fromkeys([*fields, *KEY_FIELDS]))
         query, after = window_query(since, until), None
         records: list[Record] = []
+        listing = Listing(f"{SOURCE}: GET {self._endpoint(table)}", self.limits.max_pages, record_id("sys_id"))
         while True:
             params = {"sysparm_query": query, "sysparm_fields": asked, "sysparm_limit": self.page_size,
                       "sysparm_offset": 0, **RAW_VALUES}  # fmt: skip
             page = self.http.get(table_path(table), params)
             rows = self._result(page, table)
             records += rows
+            listing.read(rows)
+            if after is None:  # each keyset page counts what is left: the first one counts the listing
+                listing.total(_total_count(page), self.page_size)
             if not _more(page, len(rows), self.page_size):
                 return records
-            key = _key(rows[-1]) if rows else None
-            stuck = ("this page is empty, yet another should follow" if not rows
-                     else "the page's last record has no readable sys_updated_on and sys_id" if key is None
+            listing.next_page()
+            key = _key(rows[-1])
+            stuck = ("the page's last record has no readable sys_updated_on and sys_id" if key is None
                      else "the page did not move past the one before" if after is not None and key <= after
                      else None)  # fmt: skip
             if stuck:
@@ -166,6 +174,12 @@ def _key(record: Any) -> tuple[str, str] | None:
     except ValueError:
         return None
     return updated, sys_id
+
+
+def _total_count(page: Page) -> int | None:
+    """How many records the listing's query selects, from the X-Total-Count header the Table API sends."""
+    value = page.headers.get("X-Total-Count", "")
+    return int(value) if value.strip().isdigit() else None
 
 
 def _more(page: Page, count: int, limit: int) -> bool:

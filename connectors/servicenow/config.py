@@ -18,7 +18,8 @@ from typing import Any, Literal
 
 from pydantic import Field, field_validator
 
-from scoring.config import BaseUrl, EnvVarName, Model, Severity, Text
+from connectors.limits import VendorConfig
+from scoring.config import BaseUrl, EnvVarName, Severity, Text
 
 DEFAULT_SEVERITY_BY_PRIORITY: dict[str, str] = {str(n): f"sev{n}" for n in range(1, 6)}
 # backed_out: the close code of instances that record a back-out as one
@@ -31,7 +32,7 @@ MAX_PAGE_SIZE = 10_000  # the Table API's default sysparm_limit, and the most th
 Outcome = Literal["successful", "failed", "backed_out", "unknown"]
 
 
-class ServiceNowConfig(Model):
+class ServiceNowConfig(VendorConfig):
     base_url: BaseUrl
     user_env: EnvVarName = "SN_USER"
     password_env: EnvVarName = "SN_PASSWORD"

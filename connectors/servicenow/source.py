@@ -127,6 +127,7 @@ def servicenow_source(
     `password_env` name."""
     user = credential(section.user_env, f"{SECTION}.user_env", environ)
     password = credential(section.password_env, f"{SECTION}.password_env", environ)
-    client = ServiceNowClient(section.base_url, user, password, page_size=section.page_size, sleep=sleep)
+    client = ServiceNowClient(section.base_url, user, password, page_size=section.page_size, sleep=sleep,
+                              limits=section.limits)
     return ServiceNowSource(section, client, context.services)
 
