@@ -59,7 +59,7 @@ class Listing:
         """Account a page that was read (whether or not another follows)."""
         self.pages += 1
         keys = [self.key(record) for record in page]
-        repeated = bool(keys) and keys == self._last
+        repeated = bool(keys) and None not in keys and keys == self._last
         fresh = [key for key in keys if key is None or key not in self.seen]
         self.seen.update(key for key in keys if key is not None)
         self._last = keys
