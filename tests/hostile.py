@@ -11,6 +11,9 @@ answers them, so a run gets as far as reading records:
 - `drip`: the answer goes out one byte every DRIP_SECONDS, status line and headers included;
 - `huge`: an answer of HUGE_BYTES, chunked (no Content-Length: it must be read to be measured);
 - `redirect`: a 302 to another host, whose answer is a 200 with `{}`.
+
+And one that must not stop a run: `far_future` answers every listing page as the simulator does, but with the first
+record's event time (FAR_FUTURE: no warehouse column holds it) and a NUL in its title, as a vendor's bad row.
 """
 
 from __future__ import annotations
@@ -28,7 +31,13 @@ from urllib.parse import parse_qsl, urlencode, urlsplit
 from connectors.simulator.server import SimulatorApp
 from connectors.simulator.web import Response
 
-MISBEHAVIOURS = ("endless_pages", "drip", "huge", "redirect")
+MISBEHAVIOURS = ("endless_pages", "drip", "huge", "redirect")  # each stops a run
+FAR_FUTURE = "9999-12-31T23:59:59Z"
+# Where each vendor's listing page keeps its records, and the event-time and title fields of one, as (list key, time
+# fields, title field); GitHub's pages are per repository connection (below).
+_RECORDS = {"jira": ("issues", ("created", "resolutiondate"), "summary"),
+            "pagerduty": ("incidents", ("created_at",), "title"),
+            "servicenow": ("result", ("opened_at", "work_start"), "short_description")}  # fmt: skip
 DRIP_SECONDS = 0.05
 HUGE_BYTES = 3 * 1024 * 1024
 _LISTING_TABLES = ("incident", "change_request")
@@ -102,6 +111,26 @@ class _Endless:
         return Response(first.status, first.body, {**first.headers, "Link": link})
 
 
+def far_future(target: str, response: Response) -> Response:
+    """The listing page `response`, its first record bent as the module docstring says."""
+    prefix = urlsplit(target).path.lstrip("/").partition("/")[0]
+    answer = json.loads(response.body)
+    if prefix == "github":
+        pages = [connection for key, repository in (answer.get("data") or {}).items() if key[1:].isdigit()
+                 for connection in (repository or {}).values()]  # fmt: skip
+        records = [page["nodes"][0] for page in pages if page.get("nodes")]
+        for record in records:
+            record |= {"mergedAt": FAR_FUTURE} if "mergedAt" in record else {"createdAt": FAR_FUTURE}
+    else:
+        key, times, title = _RECORDS[prefix]
+        records = (answer.get(key) or [])[:1]
+        for record in records:
+            fields = record.get("fields", record)  # a Jira issue keeps its values under `fields`
+            stamp = FAR_FUTURE.replace("T", " ").removesuffix("Z") if prefix == "servicenow" else FAR_FUTURE
+            fields |= {name: stamp for name in times} | {title: f"bad\x00row {fields.get(title)}"}
+    return Response(response.status, json.dumps(answer).encode(), response.headers)
+
+
 def _handler(app: SimulatorApp, misbehaviour: str, elsewhere: str) -> type[BaseHTTPRequestHandler]:
     endless = _Endless(app)
 
@@ -122,6 +151,8 @@ def _handler(app: SimulatorApp, misbehaviour: str, elsewhere: str) -> type[BaseH
                 self._huge()
             elif misbehaviour == "redirect":
                 self._send(Response(302, b"", {"Location": elsewhere + self.path}))
+            elif misbehaviour == "far_future":
+                self._send(far_future(self.path, app.handle(self.command, self.path, headers, body, host).response))
 
         do_GET = do_POST = _serve
 
@@ -207,7 +238,7 @@ def _listening(handler: type[BaseHTTPRequestHandler], host: str = "127.0.0.1") -
 def serving(app: SimulatorApp, misbehaviour: str) -> Iterator[str]:
     """The hostile vendor's base URL (`http://127.0.0.1:PORT`, the vendors under their prefixes, as the simulator)
     for the `with` block; a redirect goes to another server (another port: another host to a client)."""
-    if misbehaviour not in MISBEHAVIOURS:
-        raise ValueError(f"unknown misbehaviour {misbehaviour!r}: one of {', '.join(MISBEHAVIOURS)}")
+    if misbehaviour not in (*MISBEHAVIOURS, "far_future"):
+        raise ValueError(f"unknown misbehaviour {misbehaviour!r}: one of {', '.join(MISBEHAVIOURS)}, far_future")
     with _listening(_Elsewhere) as elsewhere, _listening(_handler(app, misbehaviour, elsewhere)) as base_url:
         yield base_url

@@ -127,6 +127,30 @@ def test_a_hostile_vendor_stops_the_night_in_bounded_time_naming_it_and_the_ware
         pd.testing.assert_frame_equal(after[table], rows, obj=table)
 
 
+@pytest.mark.parametrize("vendor", VENDORS)
+def test_a_record_with_a_far_future_time_is_one_rejected_record_and_the_night_goes_on(
+    history, night_one, tmp_path, vendor
+):
+    shutil.copy(night_one(vendor) / "warehouse.db", tmp_path / "warehouse.db")
+    before = warehouse_rows(tmp_path)
+    with hostile.serving(make_app(history), "far_future") as base_url:
+        result = night(write_config(tmp_path, vendor, base_url, LIMITS), *NIGHT_TWO)
+    assert result.exit_code == 0, result.output
+    after = warehouse_rows(tmp_path)
+    rejected = after["rejected_records"].merge(before["rejected_records"], how="left", indicator=True)
+    rejected = rejected[rejected["_merge"] == "left_only"]
+    assert len(rejected) >= 1 and set(rejected["source"]) == {vendor}
+    assert rejected["reason"].str.startswith("timestamp out of range").all(), rejected["reason"].tolist()
+    assert rejected["source_id"].notna().all()  # each names its record
+    assert sync_state_moved(before, after, vendor)  # the night landed the rest and moved on
+
+
+def sync_state_moved(before: dict[str, pd.DataFrame], after: dict[str, pd.DataFrame], vendor: str) -> bool:
+    mine = [frame[frame["source"] == vendor].reset_index(drop=True) for frame in (before["sync_state"],
+                                                                                  after["sync_state"])]  # fmt: skip
+    return not mine[0].equals(mine[1])
+
+
 def test_the_harness_is_the_simulator_where_it_does_not_misbehave(history, tmp_path):
     """Every listing through the harness misbehaves; what is not a listing is the simulator's answer, so the
     pre-flight passes and a night gets as far as reading records (the failures above come from the listings)."""
