@@ -173,6 +173,9 @@ class VendorClient:
             failed, retryable = type(error).__name__, True
         except requests.RequestException as error:  # a URL requests cannot send: its message quotes the whole URL
             failed = type(error).__name__
+        except Exception:
+            if not deadline.expired:  # else whatever a socket shut under a read raised (the deadline says why)
+                raise
         finally:
             if response is not None:
                 response.close()  # streamed: the connection goes back to the pool only once closed

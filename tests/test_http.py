@@ -8,6 +8,9 @@ from __future__ import annotations
 
 import json
 import logging
+import shutil
+import ssl
+import subprocess
 import threading
 import time
 import traceback
@@ -672,6 +675,38 @@ def test_a_request_that_drips_is_ended_at_its_deadline_and_retried(dripping, sle
                                  "within 0.5 s (limits.request_deadline_seconds)")
     assert vendor.requests_sent == 2 and len(slept) == 1
     assert time.monotonic() - started < 10  # two deadlines of 0.5 s, not the 2,000 s the answer would take
+
+
+@pytest.fixture
+def tls_certificate(tmp_path):
+    """A self-signed certificate for 127.0.0.1 (cert, key), made with the openssl command."""
+    cert, key = tmp_path / "cert.pem", tmp_path / "key.pem"
+    if shutil.which("openssl") is None:
+        pytest.skip("the openssl command is not installed")
+    subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", str(key), "-out", str(cert),
+                    "-days", "2", "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1"],
+                   check=True, capture_output=True)  # fmt: skip
+    return cert, key
+
+
+@pytest.mark.parametrize("in_headers", [True, False], ids=["dripping headers", "dripping body"])
+def test_a_request_that_drips_over_tls_is_ended_at_its_deadline(tls_certificate, slept, monkeypatch, in_headers):
+    cert, key = tls_certificate
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Drip", (_Dripping,), {"in_headers": in_headers}))
+    server.daemon_threads = True
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    context.load_cert_chain(cert, key)
+    server.socket = context.wrap_socket(server.socket, server_side=True)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(cert))
+    try:
+        vendor = client(slept, base_url=f"https://127.0.0.1:{server.server_address[1]}", attempts=2,
+                        limits=Limits(request_deadline_seconds=0.5))  # fmt: skip
+        with pytest.raises(VendorHttpError, match=r"gave up after 2 attempts: no whole answer within 0\.5 s"):
+            vendor.get("/items")
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 def test_a_deadline_that_passes_unused_ends_nothing(local_server, slept):
