@@ -30,8 +30,8 @@ DAYS = 10
 NIGHT_ONE = "2026-10-30"
 # Night two reads the whole history again (a backfill), so no listing ends at its first page for want of records.
 NIGHT_TWO = ((END - pd.Timedelta(days=DAYS)).date().isoformat(), "2026-10-31")
-LIMITS = {"max_pages": 40, "request_deadline_seconds": 0.5, "time_budget_minutes": 0.05, "max_body_mb": 1}
-BOUND_SECONDS = 60  # a run that hangs would never end; these end in seconds (the budget is 3 s a step and source)
+LIMITS = {"max_pages": 40, "request_deadline_seconds": 0.5, "time_budget_minutes": 0.025, "max_body_mb": 1}
+BOUND_SECONDS = 60  # a run that hangs would never end; these end in seconds (the budget is 1.5 s a step and source)
 TOKENS = {"GITHUB_TOKEN": "ghp_FAKE_HOSTILE", "PAGERDUTY_TOKEN": "FAKE_PD_HOSTILE", "JIRA_EMAIL": "e2e@acme.test",
           "JIRA_TOKEN": "FAKE_JIRA_HOSTILE", "SN_USER": "e2e-user", "SN_PASSWORD": "FAKE_SN_HOSTILE"}
 # What the one line says the vendor did, per misbehaviour.
