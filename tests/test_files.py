@@ -148,6 +148,13 @@ def test_manual_values_without_period_column_use_the_default(tmp_path):
     assert values.loc[0, "period_start"] == pd.Timestamp("2026-11-01", tz="UTC")
 
 
+def test_a_line_break_in_a_manual_value_is_written_as_its_escape_in_the_one_line_error(tmp_path):
+    path = write(tmp_path, "values.csv", 'kpi_id,value\nk,"1\n2"\n')
+    with pytest.raises(InputFileError) as error:
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+    assert str(error.value) == f"{path} line 2: value '1\\n2' is not a finite number"
+
+
 def test_manual_value_empty_is_no_data_not_zero(tmp_path):
     path = write(tmp_path, "values.csv", "kpi_id,value\nk,\n")
     values = read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))

@@ -530,3 +530,11 @@ def test_a_day_or_period_no_timestamp_holds_is_one_problem_line_not_a_traceback(
     comments = write(tmp_path, "comments.csv", "kpi_id,period,comment\nmttr,9999-01,far\n")
     assert [line.split(", period: ")[0] for line in problems_of(read_comments, comments, SCORECARD)] == [
         f"{comments} line 2"]
+
+
+def test_a_value_quoted_in_a_problem_cannot_break_its_line(tmp_path):
+    path = write(tmp_path, "comments.csv", 'kpi_id,period,comment\n"mt\ntr",2026-11,a\nmttr,"2026\r\n11",b\n')
+    assert [line.split(": ", 1)[1][:24] for line in problems_of(read_comments, path)] == [
+        "unknown KPI 'mt\\ntr' (no",
+        "'2026\\r\\n11' is not a da",
+    ]

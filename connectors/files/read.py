@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.records import REJECTED_COLUMNS, RejectionReason, empty_frame, normalise
+from connectors.records import REJECTED_COLUMNS, RejectionReason, empty_frame, normalise, one_line
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
 UNTERMINATED_QUOTE = "unterminated quote"
@@ -41,7 +41,10 @@ LINE_REJECTIONS = [
 
 
 class InputFileError(ValueError):
-    """A file that cannot be read at all (absent, wrong columns, not CSV/JSON)."""
+    """A file that cannot be read at all (absent, wrong columns, not CSV/JSON), said in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
 
 @dataclass

@@ -19,7 +19,7 @@ import yaml
 
 from connectors.files.manual import parse_periods
 from connectors.files.read import InputFileError
-from connectors.records import in_range
+from connectors.records import in_range, one_line
 from scoring.config import ScorecardConfig, yaml_problem
 from scoring.periods import period_start
 from scoring.review import ACTION_COLUMNS, ACTION_STATUSES, COMMENT_COLUMNS
@@ -35,7 +35,7 @@ class ReviewFileError(InputFileError):
     """Problems of review files, one line each (`problems`); the message is the first and how many more."""
 
     def __init__(self, problems: Iterable[str]):
-        self.problems = list(problems)
+        self.problems = [one_line(problem) for problem in problems]  # a value quoted from the file may break a line
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(self.problems[0] + more)
 
