@@ -85,6 +85,22 @@ def test_json_lines_that_are_not_utf8_are_one_clear_error(tmp_path):
         read_records("incidents", path)
 
 
+def test_a_number_too_long_or_nesting_too_deep_to_read_is_a_rejected_line_not_a_traceback(tmp_path):
+    lines = [
+        json.dumps(ROW | {"title": 1}).replace("1}", "1" * 5000 + "}"),
+        json.dumps(ROW | {"title": 1}).replace("1}", "[" * 100_000 + "]" * 100_000 + "}"),
+        json.dumps(ROW),
+    ]
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines)))
+    assert len(records.good) == 1
+    assert records.rejection_lines() == [
+        "incidents.jsonl line 1: bad JSON: a number with more digits than can be read",
+        "incidents.jsonl line 2: bad JSON: arrays or objects nested too deep to read",
+    ]
+    with pytest.raises(InputFileError, match=r"incidents.json: bad JSON: a number with more digits than can be read$"):
+        read_records("incidents", write(tmp_path, "incidents.json", "[" + lines[0] + "]"))
+
+
 def test_a_bad_json_array_names_line_and_column(tmp_path):
     path = write(tmp_path, "incidents.json", "[\n" + json.dumps(ROW) + ",\n]\n")
     with pytest.raises(InputFileError, match=r"incidents.json: bad JSON: Expecting value at line 3, column 1$"):
@@ -265,7 +281,7 @@ def test_every_reason_a_line_is_rejected_for_is_listed(tmp_path):
     that is no record gets, and each of them is one these files give."""
     csv_text = (HEADER + good(1) + "pd,2,checkout\n" + GOOD.format(id=3).replace("down", '"' + "x" * 200_000 + '"')
                 + 'pd,4,checkout,P1,"down,resolved,2026-03-01T10:00:00Z,,,\n')
-    json_text = '{"source": "pd" "source_id": "2"}\n[1]\n"text"\n'
+    json_text = '{"source": "pd" "source_id": "2"}\n[1]\n"text"\n' + "1" * 5000 + "\n" + "[" * 100_000 + "\n"
     given = {reason for name, text in (("incidents.csv", csv_text), ("incidents.jsonl", json_text))
              for reason in read_records("incidents", write(tmp_path, name, text)).rejected["reason"]}
     patterns = [re.compile(re.sub(r"<[^>]*>", ".+", re.escape(r.reason))) for r in LINE_REJECTIONS]

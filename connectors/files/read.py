@@ -24,6 +24,10 @@ BAD_JSON = "bad JSON: "
 
 
 NOT_AN_OBJECT = BAD_JSON + "a line must hold one object, not "
+# What the decoder refuses without saying where: a number longer than int() reads (sys.get_int_max_str_digits),
+# and arrays or objects nested deeper than it recurses.
+NUMBER_TOO_LONG = BAD_JSON + "a number with more digits than can be read"
+NESTED_TOO_DEEP = BAD_JSON + "arrays or objects nested too deep to read"
 
 
 def field_count_mismatch(fields: int | str, header: int | str) -> str:
@@ -37,6 +41,8 @@ LINE_REJECTIONS = [
     RejectionReason(NOT_CSV + "<the csv module's message, e.g. field larger than field limit (131072)>", "CSV", ()),
     RejectionReason(BAD_JSON + "<the decoder's message> at column <n>", "JSON lines", ()),
     RejectionReason(NOT_AN_OBJECT + "<an array, a string, a number, true or false, null>", "JSON lines", ()),
+    RejectionReason(NUMBER_TOO_LONG, "JSON lines", ()),
+    RejectionReason(NESTED_TOO_DEEP, "JSON lines", ()),
 ]
 
 
@@ -196,6 +202,9 @@ def _read_json_lines(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]
         except json.JSONDecodeError as error:
             bad.append(_unreadable(number, f"{BAD_JSON}{error.msg} at column {error.colno}", line))
             continue
+        except (ValueError, RecursionError) as error:
+            bad.append(_unreadable(number, _unplaced(error), line))
+            continue
         if not isinstance(value, dict):
             bad.append(_unreadable(number, NOT_AN_OBJECT + _json_type(value), line))
             continue
@@ -213,6 +222,11 @@ def _read_text(path: Path) -> str:
         raise InputFileError(f"{path}: not UTF-8 text (byte {error.start + 1}: {error.reason})") from None
 
 
+def _unplaced(error: ValueError | RecursionError) -> str:
+    """Why json.loads refused a text, when it is no JSONDecodeError (which says where)."""
+    return NUMBER_TOO_LONG if isinstance(error, ValueError) else NESTED_TOO_DEEP
+
+
 def _json_type(value: object) -> str:
     names = {list: "an array", str: "a string", bool: "true or false", int: "a number", float: "a number"}
     return names.get(type(value), "null")
@@ -223,6 +237,8 @@ def _read_json_array(path: Path, text: str) -> tuple[pd.DataFrame, pd.Series, pd
         values = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputFileError(f"{path}: bad JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    except (ValueError, RecursionError) as error:
+        raise InputFileError(f"{path}: {_unplaced(error)}") from None
     if not all(isinstance(v, dict) for v in values):
         raise InputFileError(f"{path}: a JSON array must hold one object per record")
     return pd.DataFrame.from_records(values), pd.Series(range(1, len(values) + 1), dtype="int64"), _no_rejections()
