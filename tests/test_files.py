@@ -101,6 +101,15 @@ def test_a_number_too_long_or_nesting_too_deep_to_read_is_a_rejected_line_not_a_
         read_records("incidents", write(tmp_path, "incidents.json", "[" + lines[0] + "]"))
 
 
+def test_a_json_number_is_read_as_written_when_another_line_has_none(tmp_path):
+    # read as floats, the ids would be 9.007199254740992e+15 both: one record lost as the other's older row
+    lines = [json.dumps(ROW | {"source_id": 2**53 + 1}), json.dumps(ROW | {"source_id": 2**53}),
+             json.dumps(ROW | {"source_id": None})]  # fmt: skip
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines)))
+    assert list(records.good["source_id"]) == ["9007199254740993", "9007199254740992"]
+    assert records.rejection_lines() == ["incidents.jsonl line 3: source_id: missing"]
+
+
 def test_a_bad_json_array_names_line_and_column(tmp_path):
     path = write(tmp_path, "incidents.json", "[\n" + json.dumps(ROW) + ",\n]\n")
     with pytest.raises(InputFileError, match=r"incidents.json: bad JSON: Expecting value at line 3, column 1$"):

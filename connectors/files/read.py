@@ -211,7 +211,7 @@ def _read_json_lines(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]
         objects.append(value)
         numbers.append(number)
     unreadable = pd.DataFrame(bad, columns=REJECTED_COLUMNS) if bad else _no_rejections()
-    return pd.DataFrame.from_records(objects), pd.Series(numbers, dtype="int64"), unreadable
+    return _rows(objects), pd.Series(numbers, dtype="int64"), unreadable
 
 
 def _read_text(path: Path) -> str:
@@ -232,6 +232,12 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "null")
 
 
+def _rows(objects: list[dict]) -> pd.DataFrame:
+    """JSON objects as rows of the values the decoder gave: with types inferred, a column of numbers that a line
+    lacks would be float, an id 1 read as '1.0' and 2**53 + 1 as 2**53."""
+    return pd.DataFrame(objects, dtype=object)
+
+
 def _read_json_array(path: Path, text: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     try:
         values = json.loads(text)
@@ -241,7 +247,7 @@ def _read_json_array(path: Path, text: str) -> tuple[pd.DataFrame, pd.Series, pd
         raise InputFileError(f"{path}: {_unplaced(error)}") from None
     if not all(isinstance(v, dict) for v in values):
         raise InputFileError(f"{path}: a JSON array must hold one object per record")
-    return pd.DataFrame.from_records(values), pd.Series(range(1, len(values) + 1), dtype="int64"), _no_rejections()
+    return _rows(values), pd.Series(range(1, len(values) + 1), dtype="int64"), _no_rejections()
 
 
 def _unreadable(line_number: int, reason: str, line: str) -> dict:
