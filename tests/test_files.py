@@ -133,6 +133,12 @@ def test_same_time_duplicates_in_json_lines_compare_nested_values(tmp_path):
     assert records.conflicting_duplicates == 1
 
 
+def test_a_column_named_twice_is_read_as_pandas_reads_it_past_the_names_the_header_has(tmp_path):
+    text = "source,source_id,service,opened_at,tag,tag.1,tag\npd,1,a,2026-03-01T10:00:00Z,x,y,z\n"
+    records = read_records("incidents", write(tmp_path, "incidents.csv", text))
+    assert records.good[["tag", "tag.1", "tag.2"]].to_dict("records") == [{"tag": "x", "tag.1": "y", "tag.2": "z"}]
+
+
 def test_json_array_is_accepted(tmp_path):
     rows = [{"source": "pd", "source_id": "1", "service": "a", "opened_at": "2026-03-01T10:00:00Z"}]
     records = read_records("incidents", write(tmp_path, "incidents.json", json.dumps(rows)))

@@ -179,11 +179,17 @@ def _ended_in_quotes(lines: list[str], last: int, rows: list, numbers: list, bad
 
 
 def _unique(header: list[str]) -> list[str]:
-    """Header names, a repeated one suffixed .1, .2, ... (as pandas reads them)."""
-    seen: dict[str, int] = {}
+    """Header names, a repeated one suffixed .1, .2, ..., past the names the header has already (a, a.1, a reads
+    as a, a.1, a.2), as pandas reads them."""
+    taken, seen = set(header), {}
     names = []
     for name in header:
-        names.append(f"{name}.{seen[name]}" if name in seen else name)
+        unique = name
+        if name in seen:
+            while (unique := f"{name}.{seen[name]}") in taken:
+                seen[name] += 1
+            taken.add(unique)
+        names.append(unique)
         seen[name] = seen.get(name, 0) + 1
     return names
 
