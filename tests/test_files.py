@@ -268,6 +268,15 @@ def test_line_numbers_are_the_physical_line_a_record_starts_on(tmp_path):
                                          "+HH:MM)"]
 
 
+def test_a_quoted_value_keeps_its_line_ends_as_written(tmp_path):
+    spanning = 'pd,1,checkout,P1,"down\r\nand\rout",resolved,2026-03-01T10:00:00Z,,,\n'  # lines 2 to 4
+    no_offset = "pd,2,checkout,P1,down,resolved,2026-03-01T10:00:00,,,\n"
+    records = read_records("incidents", write(tmp_path, "incidents.csv", HEADER + spanning + no_offset))
+    assert list(records.good["title"]) == ["down\r\nand\rout"]
+    assert records.rejection_lines() == ["incidents.csv line 5: opened_at: timestamp has no UTC offset (add Z or "
+                                         "+HH:MM)"]  # fmt: skip
+
+
 def test_crlf_line_endings_and_a_byte_order_mark_read_as_csv(tmp_path):
     text = ("\ufeff" + HEADER + good(1) + "pd,2,checkout\n").replace("\n", "\r\n")
     assert read_csv(tmp_path, text) == (["1"], ["incidents.csv line 3: line has 3 fields, the header has 10"])

@@ -104,7 +104,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
 def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """The rows under the header; a line that is no row of it (a field too many or too few, an unterminated
     quote) is an unreadable line, and the lines after it are still read."""
-    lines = list(io.StringIO(_read_text(path), newline=""))  # each ends at \n, \r\n or \r, as csv reads it
+    lines = list(io.StringIO(_read_text(path, newline=""), newline=""))  # each ends at \n, \r\n or \r, as csv reads it
     header, position = _csv_header(lines, path)
     if header is None:
         return pd.DataFrame(), pd.Series([], dtype="int64"), _no_rejections()
@@ -220,10 +220,13 @@ def _read_json_lines(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]
     return _rows(objects), pd.Series(numbers, dtype="int64"), unreadable
 
 
-def _read_text(path: Path) -> str:
-    """The file as text; utf-8-sig, since a byte order mark would make the first line bad JSON."""
+def _read_text(path: Path, newline: str | None = None) -> str:
+    """The file as text; utf-8-sig, since a byte order mark would make the first line bad JSON. Its line ends read
+    as \\n, unless `newline` is "": then they stay as they are (as the csv module wants, so that a quoted value
+    keeps its \\r\\n)."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline=newline) as file:
+            return file.read()
     except UnicodeDecodeError as error:
         raise InputFileError(f"{path}: not UTF-8 text (byte {error.start + 1}: {error.reason})") from None
 
