@@ -179,6 +179,13 @@ def test_manual_values_without_period_column_use_the_default(tmp_path):
     assert values.loc[0, "period_start"] == pd.Timestamp("2026-11-01", tz="UTC")
 
 
+def test_a_manual_values_file_not_in_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "values.csv"
+    path.write_bytes("kpi_id,value\ncoût,1\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"values.csv: not a readable CSV of kpi_id,value\[,period\] \('utf-8'"):
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+
+
 def test_a_line_break_in_a_manual_value_is_written_as_its_escape_in_the_one_line_error(tmp_path):
     path = write(tmp_path, "values.csv", 'kpi_id,value\nk,"1\n2"\n')
     with pytest.raises(InputFileError) as error:

@@ -37,7 +37,7 @@ def read_manual_values(path: str | Path, review_period: str, default_period: pd.
         raise InputFileError(f"values file not found: {path}")
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise InputFileError(f"{path}: not a readable CSV of kpi_id,value[,period] ({error})") from None
     missing = {"kpi_id", "value"} - set(raw.columns)
     if missing:
