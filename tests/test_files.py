@@ -173,6 +173,12 @@ def test_manual_values_iso_week_period(tmp_path):
     assert values.loc[0, "period_start"] == pd.Timestamp("2026-10-26", tz="UTC")  # Monday of ISO week 44
 
 
+def test_a_period_read_to_the_nanosecond_beside_a_week_no_timestamp_holds_is_one_problem_not_a_traceback(tmp_path):
+    path = write(tmp_path, "values.csv", "kpi_id,value,period\na,1,2026-11-17T10:00:00.123456789Z\nb,2,9999-W52\n")
+    with pytest.raises(InputFileError, match=r"values.csv line 3: period '9999-W52' is not a month, date or ISO week$"):
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+
+
 def test_manual_values_without_period_column_use_the_default(tmp_path):
     path = write(tmp_path, "values.csv", "kpi_id,value\nk,1.5\n")
     values = read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))

@@ -70,8 +70,8 @@ def parse_periods(text: pd.Series) -> pd.Series:
     weeks = text.str.extract(r"^(\d{4})-?W(\d{2})$")
     week_starts = pd.to_datetime(weeks[0] + "-W" + weeks[1] + "-1", format="%G-W%V-%u", errors="coerce", utc=True)
     dates = pd.to_datetime(text.where(weeks[0].isna()), format="ISO8601", errors="coerce", utc=True)
-    stamps = dates.fillna(week_starts).where(text != "")
-    return in_range(stamps)  # 9999-01: NaT
+    # each in range (9999-01: NaT) before they meet: dates read to the nanosecond would not hold a week of 9999
+    return in_range(dates).fillna(in_range(week_starts)).where(text != "")
 
 
 def _fail_on_first(path: Path, bad: pd.Series, message: str, raw: pd.DataFrame) -> None:
