@@ -67,6 +67,12 @@ def test_json_lines_that_are_all_bad_are_rejected_lines_not_missing_columns(tmp_
     ]
 
 
+def test_json_lines_of_empty_objects_are_records_without_the_columns_not_no_records(tmp_path):
+    path = write(tmp_path, "incidents.jsonl", "0\n{}\n")
+    with pytest.raises(InputFileError, match=r": missing column\(s\) source, source_id, service, opened_at for "):
+        read_records("incidents", path)
+
+
 def test_json_lines_split_at_newlines_only_and_a_byte_order_mark_is_ignored(tmp_path):
     # U+2028 is valid inside a JSON string; str.splitlines() would cut the record in two.
     first = json.dumps(ROW | {"title": "down\u2028again"}, ensure_ascii=False)

@@ -80,7 +80,7 @@ def read_records(kind: str, path: str | Path, known_services: set[str] | None = 
     if not path.is_file():
         raise InputFileError(f"{kind} file not found: {path}")
     raw, line_numbers, unreadable = _read_raw(path)
-    if raw.empty and not len(raw.columns):
+    if raw.shape == (0, 0):  # no row and no column; a JSON line {} is a row, of no column
         if unreadable.empty:
             raise InputFileError(f"{path}: the file is empty (expected a header row of {kind} columns)")
         return FileRecords(kind, path, empty_frame(kind), unreadable)  # every line is bad JSON
