@@ -124,8 +124,18 @@ EARLIEST, LATEST = pd.Timestamp.min.ceil("D").tz_localize("UTC"), pd.Timestamp.m
 OUT_OF_RANGE = f"timestamp out of range (from {EARLIEST:%Y-%m-%d} to {LATEST:%Y-%m-%d})"
 
 
+# What str.splitlines() (and so a log or a terminal) breaks a line at.
+_LINE_BREAK = re.compile(r"[\n\r\v\f\x1c-\x1e\x85\u2028\u2029]")
+
+
+def one_line(text: object) -> str:
+    """Text for a one-line reason or message: each line break in it written as its escape (a newline as \\n), so that
+    a value quoted from a file cannot break the line."""
+    return _LINE_BREAK.sub(lambda found: ascii(found.group())[1:-1], str(text))
+
+
 def not_in_vocabulary(value: object, kind: str) -> str:
-    return f"'{value}' is not one of {_VOCABULARIES[kind][1]}"
+    return f"'{one_line(value)}' is not one of {_VOCABULARIES[kind][1]}"
 
 
 def out_of_order(earlier: str) -> str:
@@ -133,7 +143,7 @@ def out_of_order(earlier: str) -> str:
 
 
 def unknown_service(name: object) -> str:
-    return f"unknown service '{name}' (add it under services: in scorecard.yaml)"
+    return f"unknown service '{one_line(name)}' (add it under services: in scorecard.yaml)"
 
 
 def normalise_word(value: str | None, kind: str) -> str | None:

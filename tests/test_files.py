@@ -67,6 +67,12 @@ def test_json_lines_that_are_all_bad_are_rejected_lines_not_missing_columns(tmp_
     ]
 
 
+def test_json_lines_of_empty_objects_are_records_without_the_columns_not_no_records(tmp_path):
+    path = write(tmp_path, "incidents.jsonl", "0\n{}\n")
+    with pytest.raises(InputFileError, match=r": missing column\(s\) source, source_id, service, opened_at for "):
+        read_records("incidents", path)
+
+
 def test_json_lines_split_at_newlines_only_and_a_byte_order_mark_is_ignored(tmp_path):
     # U+2028 is valid inside a JSON string; str.splitlines() would cut the record in two.
     first = json.dumps(ROW | {"title": "down\u2028again"}, ensure_ascii=False)
@@ -83,6 +89,31 @@ def test_json_lines_that_are_not_utf8_are_one_clear_error(tmp_path):
     path.write_bytes(b'{"title": "caf\xe9"}\n')  # Latin-1
     with pytest.raises(InputFileError, match=r"incidents.jsonl: not UTF-8 text \(byte 15: invalid continuation byte\)"):
         read_records("incidents", path)
+
+
+def test_a_number_too_long_or_nesting_too_deep_to_read_is_a_rejected_line_not_a_traceback(tmp_path):
+    lines = [
+        json.dumps(ROW | {"title": 1}).replace("1}", "1" * 5000 + "}"),
+        json.dumps(ROW | {"title": 1}).replace("1}", "[" * 100_000 + "]" * 100_000 + "}"),
+        json.dumps(ROW),
+    ]
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines)))
+    assert len(records.good) == 1
+    assert records.rejection_lines() == [
+        "incidents.jsonl line 1: bad JSON: a number with more digits than can be read",
+        "incidents.jsonl line 2: bad JSON: arrays or objects nested too deep to read",
+    ]
+    with pytest.raises(InputFileError, match=r"incidents.json: bad JSON: a number with more digits than can be read$"):
+        read_records("incidents", write(tmp_path, "incidents.json", "[" + lines[0] + "]"))
+
+
+def test_a_json_number_is_read_as_written_when_another_line_has_none(tmp_path):
+    # read as floats, the ids would be 9.007199254740992e+15 both: one record lost as the other's older row
+    lines = [json.dumps(ROW | {"source_id": 2**53 + 1}), json.dumps(ROW | {"source_id": 2**53}),
+             json.dumps(ROW | {"source_id": None})]  # fmt: skip
+    records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines)))
+    assert list(records.good["source_id"]) == ["9007199254740993", "9007199254740992"]
+    assert records.rejection_lines() == ["incidents.jsonl line 3: source_id: missing"]
 
 
 def test_a_bad_json_array_names_line_and_column(tmp_path):
@@ -106,6 +137,12 @@ def test_same_time_duplicates_in_json_lines_compare_nested_values(tmp_path):
     records = read_records("incidents", write(tmp_path, "incidents.jsonl", "\n".join(lines)))
     assert list(records.good["tags"]) == [["x"], ["y"]]
     assert records.conflicting_duplicates == 1
+
+
+def test_a_column_named_twice_is_read_as_pandas_reads_it_past_the_names_the_header_has(tmp_path):
+    text = "source,source_id,service,opened_at,tag,tag.1,tag\npd,1,a,2026-03-01T10:00:00Z,x,y,z\n"
+    records = read_records("incidents", write(tmp_path, "incidents.csv", text))
+    assert records.good[["tag", "tag.1", "tag.2"]].to_dict("records") == [{"tag": "x", "tag.1": "y", "tag.2": "z"}]
 
 
 def test_json_array_is_accepted(tmp_path):
@@ -142,10 +179,30 @@ def test_manual_values_iso_week_period(tmp_path):
     assert values.loc[0, "period_start"] == pd.Timestamp("2026-10-26", tz="UTC")  # Monday of ISO week 44
 
 
+def test_a_period_read_to_the_nanosecond_beside_a_week_no_timestamp_holds_is_one_problem_not_a_traceback(tmp_path):
+    path = write(tmp_path, "values.csv", "kpi_id,value,period\na,1,2026-11-17T10:00:00.123456789Z\nb,2,9999-W52\n")
+    with pytest.raises(InputFileError, match=r"values.csv line 3: period '9999-W52' is not a month, date or ISO week$"):
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+
+
 def test_manual_values_without_period_column_use_the_default(tmp_path):
     path = write(tmp_path, "values.csv", "kpi_id,value\nk,1.5\n")
     values = read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
     assert values.loc[0, "period_start"] == pd.Timestamp("2026-11-01", tz="UTC")
+
+
+def test_a_manual_values_file_not_in_utf8_is_one_clear_error(tmp_path):
+    path = tmp_path / "values.csv"
+    path.write_bytes("kpi_id,value\ncoût,1\n".encode("latin-1"))
+    with pytest.raises(InputFileError, match=r"values.csv: not a readable CSV of kpi_id,value\[,period\] \('utf-8'"):
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+
+
+def test_a_line_break_in_a_manual_value_is_written_as_its_escape_in_the_one_line_error(tmp_path):
+    path = write(tmp_path, "values.csv", 'kpi_id,value\nk,"1\n2"\n')
+    with pytest.raises(InputFileError) as error:
+        read_manual_values(path, "month", pd.Timestamp("2026-11-01", tz="UTC"))
+    assert str(error.value) == f"{path} line 2: value '1\\n2' is not a finite number"
 
 
 def test_manual_value_empty_is_no_data_not_zero(tmp_path):
@@ -230,6 +287,15 @@ def test_line_numbers_are_the_physical_line_a_record_starts_on(tmp_path):
                                          "+HH:MM)"]
 
 
+def test_a_quoted_value_keeps_its_line_ends_as_written(tmp_path):
+    spanning = 'pd,1,checkout,P1,"down\r\nand\rout",resolved,2026-03-01T10:00:00Z,,,\n'  # lines 2 to 4
+    no_offset = "pd,2,checkout,P1,down,resolved,2026-03-01T10:00:00,,,\n"
+    records = read_records("incidents", write(tmp_path, "incidents.csv", HEADER + spanning + no_offset))
+    assert list(records.good["title"]) == ["down\r\nand\rout"]
+    assert records.rejection_lines() == ["incidents.csv line 5: opened_at: timestamp has no UTC offset (add Z or "
+                                         "+HH:MM)"]  # fmt: skip
+
+
 def test_crlf_line_endings_and_a_byte_order_mark_read_as_csv(tmp_path):
     text = ("\ufeff" + HEADER + good(1) + "pd,2,checkout\n").replace("\n", "\r\n")
     assert read_csv(tmp_path, text) == (["1"], ["incidents.csv line 3: line has 3 fields, the header has 10"])
@@ -258,7 +324,7 @@ def test_every_reason_a_line_is_rejected_for_is_listed(tmp_path):
     that is no record gets, and each of them is one these files give."""
     csv_text = (HEADER + good(1) + "pd,2,checkout\n" + GOOD.format(id=3).replace("down", '"' + "x" * 200_000 + '"')
                 + 'pd,4,checkout,P1,"down,resolved,2026-03-01T10:00:00Z,,,\n')
-    json_text = '{"source": "pd" "source_id": "2"}\n[1]\n"text"\n'
+    json_text = '{"source": "pd" "source_id": "2"}\n[1]\n"text"\n' + "1" * 5000 + "\n" + "[" * 100_000 + "\n"
     given = {reason for name, text in (("incidents.csv", csv_text), ("incidents.jsonl", json_text))
              for reason in read_records("incidents", write(tmp_path, name, text)).rejected["reason"]}
     patterns = [re.compile(re.sub(r"<[^>]*>", ".+", re.escape(r.reason))) for r in LINE_REJECTIONS]

@@ -73,6 +73,17 @@ def test_unknown_severity_is_rejected_with_reason():
     assert "'apocalyptic' is not one of sev1..sev5" in rejected.loc[0, "reason"]
 
 
+def test_a_value_quoted_in_a_reason_cannot_break_its_line():
+    rows = [incident(source_id="A", severity="P1\nP2"), incident(source_id="B", service="check\u2028out")]
+    _, rejected = normalise_frame("incidents", frame(rows), {"checkout"})
+    assert list(rejected["reason"]) == [
+        "'P1\\nP2' is not one of sev1..sev5 (or P1..P5, 1..5, critical/high/medium/low)",
+        "unknown service 'check\\u2028out' (add it under services: in scorecard.yaml)",
+    ]
+    with pytest.raises(ValidationError, match=r"'P1\\r\\nP2' is not one of"):
+        Incident(**incident(severity="P1\r\nP2"))
+
+
 def test_resolved_before_opened_is_rejected_and_good_rows_still_land():
     rows = [incident(source_id="A"), incident(source_id="B", resolved_at="2026-03-01T09:00:00Z")]
     good, rejected = normalise_frame("incidents", frame(rows))

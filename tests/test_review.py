@@ -530,3 +530,44 @@ def test_a_day_or_period_no_timestamp_holds_is_one_problem_line_not_a_traceback(
     comments = write(tmp_path, "comments.csv", "kpi_id,period,comment\nmttr,9999-01,far\n")
     assert [line.split(", period: ")[0] for line in problems_of(read_comments, comments, SCORECARD)] == [
         f"{comments} line 2"]
+
+
+def test_yaml_keys_read_as_other_than_their_text_are_unknown_columns_not_a_traceback(tmp_path):
+    path = write(tmp_path, "comments.yaml", "- kpi_id: mttr\n  period: 2026-11\n  comment: a\n  null: x\n"
+                 "  yes: y\n  0x10: z\n")  # fmt: skip
+    columns = "(the columns are kpi_id, period, comment, author)"
+    assert problems_of(read_comments, path) == [
+        f"{path} line 4, None: unknown column {columns}",
+        f"{path} line 5, True: unknown column {columns}",
+        f"{path} line 6, 16: unknown column {columns}",
+    ]
+    nested = write(tmp_path, "actions.yaml", "- id: A-1\n  ~: [x]\n")
+    assert problems_of(read_actions, nested) == [f"{nested} line 2, None: expected one value, not a list or mapping"]
+
+
+def test_a_yaml_day_no_calendar_has_is_a_problem_of_its_line_not_a_traceback(tmp_path):
+    path = write(tmp_path, "actions.yaml", ACTIONS_YAML.replace("due: 2026-11-01", "due: 2026-02-30"))
+    assert problems_of(read_actions, path) == [f"{path} line 14, due: '2026-02-30' is not a day YYYY-MM-DD"]
+    dates = write(tmp_path, "comments.yaml", COMMENTS_YAML.replace("2026-11-17", "2026-11-17 10:00:00+05:00"))
+    pd.testing.assert_frame_equal(read_comments(dates, SCORECARD), expected_comments())
+
+
+@pytest.mark.parametrize(("text", "problem"), [
+    ("- comment: \x1b[31m\n", "not valid YAML (unacceptable character #x001b: special characters are not allowed in "
+                              '"<unicode string>", position 11)'),
+    ("- kpi_id: " + "1" * 5000 + "\n", "not valid YAML (Exceeds the limit (4300 digits) for integer string "
+                                      "conversion: value has 5000 digits; use sys.set_int_max_str_digits() to "
+                                      "increase the limit)"),
+    ("- " + "[" * 5000 + "]" * 5000 + "\n", "not valid YAML (lists or mappings nested too deep to read)"),
+])  # fmt: skip
+def test_yaml_that_cannot_be_read_is_one_problem_not_a_traceback(tmp_path, text, problem):
+    path = write(tmp_path, "comments.yaml", text)
+    assert problems_of(read_comments, path) == [f"{path}: {problem}"]
+
+
+def test_a_value_quoted_in_a_problem_cannot_break_its_line(tmp_path):
+    path = write(tmp_path, "comments.csv", 'kpi_id,period,comment\n"mt\ntr",2026-11,a\nmttr,"2026\r\n11",b\n')
+    assert [line.split(": ", 1)[1][:24] for line in problems_of(read_comments, path)] == [
+        "unknown KPI 'mt\\ntr' (no",
+        "'2026\\r\\n11' is not a da",
+    ]

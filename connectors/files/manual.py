@@ -37,7 +37,7 @@ def read_manual_values(path: str | Path, review_period: str, default_period: pd.
         raise InputFileError(f"values file not found: {path}")
     try:
         raw = pd.read_csv(path, dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.EmptyDataError, pd.errors.ParserError) as error:
+    except (pd.errors.EmptyDataError, pd.errors.ParserError, UnicodeDecodeError) as error:
         raise InputFileError(f"{path}: not a readable CSV of kpi_id,value[,period] ({error})") from None
     missing = {"kpi_id", "value"} - set(raw.columns)
     if missing:
@@ -70,8 +70,8 @@ def parse_periods(text: pd.Series) -> pd.Series:
     weeks = text.str.extract(r"^(\d{4})-?W(\d{2})$")
     week_starts = pd.to_datetime(weeks[0] + "-W" + weeks[1] + "-1", format="%G-W%V-%u", errors="coerce", utc=True)
     dates = pd.to_datetime(text.where(weeks[0].isna()), format="ISO8601", errors="coerce", utc=True)
-    stamps = dates.fillna(week_starts).where(text != "")
-    return in_range(stamps)  # 9999-01: NaT
+    # each in range (9999-01: NaT) before they meet: dates read to the nanosecond would not hold a week of 9999
+    return in_range(dates).fillna(in_range(week_starts)).where(text != "")
 
 
 def _fail_on_first(path: Path, bad: pd.Series, message: str, raw: pd.DataFrame) -> None:

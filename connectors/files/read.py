@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from connectors.records import REJECTED_COLUMNS, RejectionReason, empty_frame, normalise
+from connectors.records import REJECTED_COLUMNS, RejectionReason, empty_frame, normalise, one_line
 
 JSON_LINES_SUFFIXES = (".jsonl", ".ndjson", ".json")
 UNTERMINATED_QUOTE = "unterminated quote"
@@ -24,6 +24,10 @@ BAD_JSON = "bad JSON: "
 
 
 NOT_AN_OBJECT = BAD_JSON + "a line must hold one object, not "
+# What the decoder refuses without saying where: a number longer than int() reads (sys.get_int_max_str_digits),
+# and arrays or objects nested deeper than it recurses.
+NUMBER_TOO_LONG = BAD_JSON + "a number with more digits than can be read"
+NESTED_TOO_DEEP = BAD_JSON + "arrays or objects nested too deep to read"
 
 
 def field_count_mismatch(fields: int | str, header: int | str) -> str:
@@ -37,11 +41,16 @@ LINE_REJECTIONS = [
     RejectionReason(NOT_CSV + "<the csv module's message, e.g. field larger than field limit (131072)>", "CSV", ()),
     RejectionReason(BAD_JSON + "<the decoder's message> at column <n>", "JSON lines", ()),
     RejectionReason(NOT_AN_OBJECT + "<an array, a string, a number, true or false, null>", "JSON lines", ()),
+    RejectionReason(NUMBER_TOO_LONG, "JSON lines", ()),
+    RejectionReason(NESTED_TOO_DEEP, "JSON lines", ()),
 ]
 
 
 class InputFileError(ValueError):
-    """A file that cannot be read at all (absent, wrong columns, not CSV/JSON)."""
+    """A file that cannot be read at all (absent, wrong columns, not CSV/JSON), said in one line."""
+
+    def __init__(self, message: str):
+        super().__init__(one_line(message))
 
 
 @dataclass
@@ -71,7 +80,7 @@ def read_records(kind: str, path: str | Path, known_services: set[str] | None = 
     if not path.is_file():
         raise InputFileError(f"{kind} file not found: {path}")
     raw, line_numbers, unreadable = _read_raw(path)
-    if raw.empty and not len(raw.columns):
+    if raw.shape == (0, 0):  # no row and no column; a JSON line {} is a row, of no column
         if unreadable.empty:
             raise InputFileError(f"{path}: the file is empty (expected a header row of {kind} columns)")
         return FileRecords(kind, path, empty_frame(kind), unreadable)  # every line is bad JSON
@@ -95,7 +104,7 @@ def _read_raw(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
 def _read_csv(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     """The rows under the header; a line that is no row of it (a field too many or too few, an unterminated
     quote) is an unreadable line, and the lines after it are still read."""
-    lines = list(io.StringIO(_read_text(path), newline=""))  # each ends at \n, \r\n or \r, as csv reads it
+    lines = list(io.StringIO(_read_text(path, newline=""), newline=""))  # each ends at \n, \r\n or \r, as csv reads it
     header, position = _csv_header(lines, path)
     if header is None:
         return pd.DataFrame(), pd.Series([], dtype="int64"), _no_rejections()
@@ -170,11 +179,17 @@ def _ended_in_quotes(lines: list[str], last: int, rows: list, numbers: list, bad
 
 
 def _unique(header: list[str]) -> list[str]:
-    """Header names, a repeated one suffixed .1, .2, ... (as pandas reads them)."""
-    seen: dict[str, int] = {}
+    """Header names, a repeated one suffixed .1, .2, ..., past the names the header has already (a, a.1, a reads
+    as a, a.1, a.2), as pandas reads them."""
+    taken, seen = set(header), {}
     names = []
     for name in header:
-        names.append(f"{name}.{seen[name]}" if name in seen else name)
+        unique = name
+        if name in seen:
+            while (unique := f"{name}.{seen[name]}") in taken:
+                seen[name] += 1
+            taken.add(unique)
+        names.append(unique)
         seen[name] = seen.get(name, 0) + 1
     return names
 
@@ -193,21 +208,32 @@ def _read_json_lines(path: Path) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]
         except json.JSONDecodeError as error:
             bad.append(_unreadable(number, f"{BAD_JSON}{error.msg} at column {error.colno}", line))
             continue
+        except (ValueError, RecursionError) as error:
+            bad.append(_unreadable(number, _unplaced(error), line))
+            continue
         if not isinstance(value, dict):
             bad.append(_unreadable(number, NOT_AN_OBJECT + _json_type(value), line))
             continue
         objects.append(value)
         numbers.append(number)
     unreadable = pd.DataFrame(bad, columns=REJECTED_COLUMNS) if bad else _no_rejections()
-    return pd.DataFrame.from_records(objects), pd.Series(numbers, dtype="int64"), unreadable
+    return _rows(objects), pd.Series(numbers, dtype="int64"), unreadable
 
 
-def _read_text(path: Path) -> str:
-    """The file as text; utf-8-sig, since a byte order mark would make the first line bad JSON."""
+def _read_text(path: Path, newline: str | None = None) -> str:
+    """The file as text; utf-8-sig, since a byte order mark would make the first line bad JSON. Its line ends read
+    as \\n, unless `newline` is "": then they stay as they are (as the csv module wants, so that a quoted value
+    keeps its \\r\\n)."""
     try:
-        return path.read_text(encoding="utf-8-sig")
+        with path.open(encoding="utf-8-sig", newline=newline) as file:
+            return file.read()
     except UnicodeDecodeError as error:
         raise InputFileError(f"{path}: not UTF-8 text (byte {error.start + 1}: {error.reason})") from None
+
+
+def _unplaced(error: ValueError | RecursionError) -> str:
+    """Why json.loads refused a text, when it is no JSONDecodeError (which says where)."""
+    return NUMBER_TOO_LONG if isinstance(error, ValueError) else NESTED_TOO_DEEP
 
 
 def _json_type(value: object) -> str:
@@ -215,14 +241,22 @@ def _json_type(value: object) -> str:
     return names.get(type(value), "null")
 
 
+def _rows(objects: list[dict]) -> pd.DataFrame:
+    """JSON objects as rows of the values the decoder gave: with types inferred, a column of numbers that a line
+    lacks would be float, an id 1 read as '1.0' and 2**53 + 1 as 2**53."""
+    return pd.DataFrame(objects, dtype=object)
+
+
 def _read_json_array(path: Path, text: str) -> tuple[pd.DataFrame, pd.Series, pd.DataFrame]:
     try:
         values = json.loads(text)
     except json.JSONDecodeError as error:
         raise InputFileError(f"{path}: bad JSON: {error.msg} at line {error.lineno}, column {error.colno}") from None
+    except (ValueError, RecursionError) as error:
+        raise InputFileError(f"{path}: {_unplaced(error)}") from None
     if not all(isinstance(v, dict) for v in values):
         raise InputFileError(f"{path}: a JSON array must hold one object per record")
-    return pd.DataFrame.from_records(values), pd.Series(range(1, len(values) + 1), dtype="int64"), _no_rejections()
+    return _rows(values), pd.Series(range(1, len(values) + 1), dtype="int64"), _no_rejections()
 
 
 def _unreadable(line_number: int, reason: str, line: str) -> dict:

@@ -9,7 +9,6 @@ period and is stored as that period's start; an action's `due` is a day, stored 
 
 from __future__ import annotations
 
-import datetime as dt
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,7 +18,7 @@ import yaml
 
 from connectors.files.manual import parse_periods
 from connectors.files.read import InputFileError
-from connectors.records import in_range
+from connectors.records import in_range, one_line
 from scoring.config import ScorecardConfig, yaml_problem
 from scoring.periods import period_start
 from scoring.review import ACTION_COLUMNS, ACTION_STATUSES, COMMENT_COLUMNS
@@ -35,7 +34,7 @@ class ReviewFileError(InputFileError):
     """Problems of review files, one line each (`problems`); the message is the first and how many more."""
 
     def __init__(self, problems: Iterable[str]):
-        self.problems = list(problems)
+        self.problems = [one_line(problem) for problem in problems]  # a value quoted from the file may break a line
         more = f" (and {len(self.problems) - 1} more)" if len(self.problems) > 1 else ""
         super().__init__(self.problems[0] + more)
 
@@ -205,16 +204,18 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Da
 def _read_yaml(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, int]]]:
     """A YAML list of mappings as text cells, with the line of each value (and of each item, as `~item`)."""
     try:
-        loader = yaml.SafeLoader(path.read_text(encoding="utf-8-sig"))
+        loader = _Loader(path.read_text(encoding="utf-8-sig"))  # it refuses a control character here already
+        try:
+            node = loader.get_single_node()
+            data = loader.construct_document(node) if node is not None else []
+        finally:
+            loader.dispose()
     except UnicodeDecodeError as error:
         raise ReviewFileError([f"{path}: not UTF-8 text (byte {error.start + 1}: {error.reason})"]) from None
-    try:
-        node = loader.get_single_node()
-        data = loader.construct_document(node) if node is not None else []
-    except yaml.YAMLError as error:
+    except (yaml.YAMLError, ValueError) as error:  # ValueError: a number of more digits than int() reads
         raise ReviewFileError([f"{path}: not valid YAML ({yaml_problem(error)})"]) from None
-    finally:
-        loader.dispose()
+    except RecursionError:
+        raise ReviewFileError([f"{path}: not valid YAML (lists or mappings nested too deep to read)"]) from None
     if not isinstance(data, list):
         raise ReviewFileError([f"{path}: expected a list of mappings, one `- key: value` item per row"])
     cells, lines, present, problems = [], [], [], []
@@ -224,7 +225,8 @@ def _read_yaml(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, 
             problems.append(f"{path} line {item_line}: expected a mapping of column: value (one `- key: value` item "
                             "per row)")  # fmt: skip
             continue
-        key_lines = {str(key.value): value.start_mark.line + 1 for key, value in item_node.value}
+        # each key as read (`null:` is None, `0x10:` is 16), as the item has it
+        key_lines = {str(loader.construct_object(key)): value.start_mark.line + 1 for key, value in item_node.value}
         present += [(str(key), key_lines[str(key)]) for key in item]
         problems += [f"{path} line {key_lines[str(key)]}, {key}: expected one value, not a list or mapping"
                      for key, value in item.items() if isinstance(value, list | dict)]  # fmt: skip
@@ -236,13 +238,17 @@ def _read_yaml(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, 
     return pd.DataFrame(cells, dtype=object).fillna(""), lines_frame, list(dict.fromkeys(present))
 
 
+class _Loader(yaml.SafeLoader):
+    """PyYAML's safe loader, but a date or time stays the text it is, as in a CSV cell: the checks read it (and
+    2026-02-30 is a problem of its line, where PyYAML would raise a ValueError)."""
+
+
+_Loader.add_constructor("tag:yaml.org,2002:timestamp", _Loader.construct_scalar)
+
+
 def _text(value: object) -> str:
-    """A YAML scalar as the text a CSV cell would hold (a YAML date as YYYY-MM-DD)."""
-    if value is None:
-        return ""
-    if isinstance(value, dt.date | dt.datetime):
-        return value.isoformat()
-    return str(value).strip()
+    """A YAML scalar as the text a CSV cell would hold."""
+    return "" if value is None else str(value).strip()
 
 
 # --- checks and shapes --------------------------------------------------------------------------
