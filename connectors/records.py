@@ -307,11 +307,13 @@ def empty_frame(kind: str) -> pd.DataFrame:
     return pd.DataFrame(columns)
 
 
+NUL = "\x00"  # PostgreSQL refuses it in text: removed from every text a file or a vendor gives
+
+
 def _text(series: pd.Series) -> pd.Series:
-    """Strings stripped, with empty strings, NaN, NaT and None all as None; NUL characters (which PostgreSQL
-    refuses in text) removed."""
+    """Strings stripped, with empty strings, NaN, NaT and None all as None; NUL characters removed."""
     missing = series.isna().to_numpy()
-    values = [None if gone else (str(value).replace("\x00", "").strip() or None)
+    values = [None if gone else (str(value).replace(NUL, "").strip() or None)
               for value, gone in zip(series, missing, strict=True)]  # fmt: skip
     return pd.Series(values, index=series.index, dtype=object)
 

@@ -151,6 +151,12 @@ def test_a_week_review_period_floors_dates_and_iso_weeks_to_their_monday(tmp_pat
     assert set(monthly) == {utc("2026-11-01")}
 
 
+def test_a_nul_in_a_csv_comment_is_removed_as_postgresql_refuses_it(tmp_path):
+    path = write(tmp_path, "comments.csv", "kpi_id,period,comment,author\nmttr,2026-11,disk\x00 full,ops\x00\n")
+    comments = read_comments(path, SCORECARD)
+    assert comments[["comment", "author"]].values.tolist() == [["disk full", "ops"]]
+
+
 def test_two_dates_in_one_week_are_one_review_period_twice(tmp_path):
     path = write(tmp_path, "comments.csv", "kpi_id,period,comment\nmttr,2026-11-16,a\nmttr,2026-11-22,b\n"
                  "mttr,2026-11-23,c\n")

@@ -18,7 +18,7 @@ import yaml
 
 from connectors.files.manual import parse_periods
 from connectors.files.read import InputFileError
-from connectors.records import in_range, one_line
+from connectors.records import NUL, in_range, one_line
 from scoring.config import ScorecardConfig, yaml_problem
 from scoring.periods import period_start
 from scoring.review import ACTION_COLUMNS, ACTION_STATUSES, COMMENT_COLUMNS
@@ -190,8 +190,8 @@ def _read_csv(path: Path, columns: tuple[str, ...]) -> tuple[pd.DataFrame, pd.Da
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
         raise ReviewFileError([f"{path}: not a readable CSV file ({str(error).splitlines()[0]})"]) from None
     names = [str(name).strip() for name in raw.columns]
-    table = pd.DataFrame({name: raw[column].str.strip() for name, column in zip(names, raw.columns, strict=True)},
-                         index=raw.index)  # fmt: skip
+    table = pd.DataFrame({name: raw[column].str.replace(NUL, "").str.strip()
+                          for name, column in zip(names, raw.columns, strict=True)}, index=raw.index)  # fmt: skip
     # the header is line 1; a quoted value may span lines, which the rows after it count too
     spans = 1 + sum((raw[column].str.count("\n") for column in raw.columns), pd.Series(0, index=raw.index))
     item_lines = 2 + spans.cumsum() - spans
