@@ -9,7 +9,6 @@ variables that hold them, and a warehouse URL with a password is refused.
 from __future__ import annotations
 
 import re
-import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -20,6 +19,7 @@ from pydantic import ValidationError, field_validator, model_validator
 from connectors.registry import SourcesConfig
 from connectors.services import ServiceMapping
 from scoring.config import (
+    TOO_LONG_NUMBER,
     ConfigError,
     EnvVarName,
     Kpi,
@@ -134,9 +134,6 @@ def _raw_cross_check_problems(data: dict[str, Any]) -> list[str]:
     service_names = [str(name) for name in services] if isinstance(services, dict) else []
     edges = duplicate_id_problems(scorecard) + supports_problems(scorecard)
     return [f"scorecard.{line}" for line in edges] + scope_problems(scorecard, service_names)
-
-
-TOO_LONG_NUMBER = f"a number of more than {sys.get_int_max_str_digits():,} digits: write a shorter one"
 
 
 def parse_config_text(text: str) -> Config:

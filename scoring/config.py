@@ -10,6 +10,7 @@ pipelines/config.py; each source's section lives with its connector. This module
 from __future__ import annotations
 
 import re
+import sys
 from collections.abc import Iterator
 from datetime import timedelta
 from typing import Annotated, Any, Literal
@@ -406,6 +407,10 @@ def scope_problems(scorecard: Any, service_names: list[str]) -> list[str]:
 
 
 _LEADING_PATH = re.compile(r"^([A-Za-z_][\w]*(?:\[\d+\])*(?:\.[A-Za-z_][\w]*(?:\[\d+\])*)*): (.*)$", re.DOTALL)
+
+
+# What PyYAML lets through as a ValueError: int() of a number longer than Python converts.
+TOO_LONG_NUMBER = f"a number of more than {sys.get_int_max_str_digits():,} digits: write a shorter one"
 
 
 def yaml_problem(error: yaml.YAMLError) -> str:

@@ -19,7 +19,7 @@ import yaml
 from connectors.files.manual import parse_periods
 from connectors.files.read import InputFileError
 from connectors.records import NUL, in_range, one_line
-from scoring.config import ScorecardConfig, yaml_problem
+from scoring.config import TOO_LONG_NUMBER, ScorecardConfig, yaml_problem
 from scoring.periods import period_start
 from scoring.review import ACTION_COLUMNS, ACTION_STATUSES, COMMENT_COLUMNS
 
@@ -212,8 +212,10 @@ def _read_yaml(path: Path) -> tuple[pd.DataFrame, pd.DataFrame, list[tuple[str, 
             loader.dispose()
     except UnicodeDecodeError as error:
         raise ReviewFileError([f"{path}: not UTF-8 text (byte {error.start + 1}: {error.reason})"]) from None
-    except (yaml.YAMLError, ValueError) as error:  # ValueError: a number of more digits than int() reads
+    except yaml.YAMLError as error:
         raise ReviewFileError([f"{path}: not valid YAML ({yaml_problem(error)})"]) from None
+    except ValueError:
+        raise ReviewFileError([f"{path}: not valid YAML ({TOO_LONG_NUMBER}, or quote it)"]) from None
     except RecursionError:
         raise ReviewFileError([f"{path}: not valid YAML (lists or mappings nested too deep to read)"]) from None
     if not isinstance(data, list):
