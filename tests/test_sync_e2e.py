@@ -221,13 +221,14 @@ def test_scorecard_simulate_serves_writes_its_truth_and_a_config_and_stops_on_si
 
     config_out, truth_dir = tmp_path / "demo" / "scorecard.yaml", tmp_path / "truth"
     command = [str(Path(sys.executable).with_name("scorecard")), "simulate", "--port", "0", "--days", "5",
-               "--truth-out", str(truth_dir), "--config", str(Path(__file__).parents[1] / "scorecard.yaml"),
-               "--write-config", str(config_out), "--warehouse-url", f"sqlite:///{tmp_path / 'wh.db'}"]  # fmt: skip
+               "--delay", "0.01", "--truth-out", str(truth_dir),
+               "--config", str(Path(__file__).parents[1] / "scorecard.yaml"), "--write-config", str(config_out),
+               "--warehouse-url", f"sqlite:///{tmp_path / 'wh.db'}"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, NOW_ENV: "2026-11-01T06:00:00Z"})  # fmt: skip
     try:
         line = process.stderr.readline()  # "simulator: http://127.0.0.1:PORT (github: ...": printed once listening
-        assert line.startswith("simulator: http://127.0.0.1:"), line
+        assert line.startswith("simulator: http://127.0.0.1:") and "0.01 s before every answer" in line, line
         base_url = line.split()[1]
         for _ in range(50):
             if config_out.exists():
