@@ -18,6 +18,11 @@ own DEBUG request lines lose their query strings (a filter this module puts on t
 A receiver whose URL path is the secret (a chat webhook: Slack's carries its token in the path) gets a client with
 `secret_path=True`: its messages show scheme and host only, and urllib3's log lines lose that path too.
 `deliver` posts to a receiver that answers in its own words (a webhook's plain `ok`) rather than JSON.
+
+A caller that reads sources in threads of its own ends them with a `Stop`: each thread reads under it
+(`with stop.applied():`), and once it is set no request of those threads is sent, the one under way ends at once
+(its socket shut, as a deadline does) and a wait through `pause` ends early. A thread blocked on a vendor would
+otherwise outlive the read it serves, and keep the process alive.
 """
 
 from __future__ import annotations
@@ -30,7 +35,8 @@ import re
 import socket
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
 from typing import Any
@@ -77,6 +83,64 @@ class _Retryable(Exception):
         self.wait = wait
 
 
+class Stop:
+    """Ends the requests of the threads that read under it (the module docstring). Thread-safe."""
+
+    _current = threading.local()  # the Stop the thread reads under
+
+    def __init__(self) -> None:
+        self._event = threading.Event()
+        self._lock = threading.Lock()
+        self._under_way: set[_Deadline] = set()
+
+    def set(self) -> None:
+        with self._lock:
+            self._event.set()
+            under_way = list(self._under_way)
+        for deadline in under_way:
+            deadline.end()
+
+    def is_set(self) -> bool:
+        return self._event.is_set()
+
+    def wait(self, seconds: float) -> None:
+        self._event.wait(seconds)
+
+    @contextmanager
+    def applied(self) -> Iterator[None]:
+        """The block's requests, in this thread, end when this Stop is set."""
+        previous = Stop.of_thread()
+        Stop._current.stop = self
+        try:
+            yield
+        finally:
+            Stop._current.stop = previous
+
+    @classmethod
+    def of_thread(cls) -> Stop | None:
+        return getattr(cls._current, "stop", None)
+
+    def _watch(self, deadline: _Deadline) -> None:
+        with self._lock:
+            if not self._event.is_set():
+                self._under_way.add(deadline)
+                return
+        deadline.end()  # set meanwhile: the request ends as soon as it has a connection
+
+    def _unwatch(self, deadline: _Deadline) -> None:
+        with self._lock:
+            self._under_way.discard(deadline)
+
+
+def pause(seconds: float) -> None:
+    """time.sleep, ended early when the thread's Stop is set: every connector's default `sleep`."""
+    stop = Stop.of_thread()
+    if stop is None:
+        time.sleep(seconds)
+    else:
+        stop.wait(seconds)
+
+
 @dataclass
 class Page:
     """One decoded response: its JSON body and headers (pagination links live there for some vendors)."""
@@ -100,7 +164,7 @@ class VendorClient:
         timeout: tuple[float, float] = DEFAULT_TIMEOUT,
         attempts: int = 6,
         backoff_seconds: float = 0.5,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         secret_path: bool = False,
         limits: Limits | None = None,
         clock: Callable[[], float] = time.monotonic,
@@ -161,6 +225,7 @@ class VendorClient:
         if urlsplit(url).netloc != urlsplit(self.base_url).netloc:  # e.g. a "next" link: the token stays home
             raise VendorHttpError(f"{self._where(method, url)}: not sent: the host is not {self.source}'s "
                                   f"({self._shown(self.base_url)}): it would carry the credential")  # fmt: skip
+        self._unless_stopped(method, url)
         deadline = _Deadline(min(self.limits.request_deadline_seconds, self._budget_left(method, url)))
         self.requests_sent += 1
         response, failed, retryable, home = None, "", False, False
@@ -182,6 +247,7 @@ class VendorClient:
         # Raised here, not in the except blocks: the requests error (its text has the URL and query) must not
         # ride along as __context__ of what this module raises.
         if deadline.expired:
+            self._unless_stopped(method, url)
             failed, retryable = (f"no whole answer within {deadline.seconds:g} s (limits.request_deadline_seconds)"
                                  if deadline.seconds >= self.limits.request_deadline_seconds
                                  else "no whole answer before the time budget ran out"), True  # fmt: skip
@@ -220,6 +286,11 @@ class VendorClient:
         if wait:  # the budget is spent: wait for its reset before the next request
             self.sleep(min(wait, MAX_WAIT_SECONDS, self._budget_left(method, url)))
         return Page(body, response.headers, response.status_code)
+
+    def _unless_stopped(self, method: str, url: str) -> None:
+        stop = Stop.of_thread()
+        if stop is not None and stop.is_set():
+            raise VendorHttpError(f"{self._where(method, url)}: stopped: the reads of this thread were ended")
 
     def _again(self, what: str, wait: float | None = None) -> _Retryable:
         """A failed attempt worth another, remembered for the time budget's message."""
@@ -393,9 +464,10 @@ def reset_wait(remaining_header: str, reset_header: str, *, reset_is_epoch: bool
 
 
 class _Deadline:
-    """Ends a request still running `seconds` after it was sent: a per-read timeout restarts at every byte, so a
-    server that drips its answer holds a request for ever. Shutting the connection's socket down wakes the blocked
-    read (plain or TLS alike); the request then fails as a dropped connection, and `expired` says why."""
+    """Ends a request still running `seconds` after it was sent (or once its thread's Stop is set): a per-read
+    timeout restarts at every byte, so a server that drips its answer holds a request for ever. Shutting the
+    connection's socket down wakes the blocked read (plain or TLS alike); the request then fails as a dropped
+    connection, and `expired` says why."""
 
     _current = threading.local()  # the deadline of the request this thread is sending
 
@@ -405,11 +477,15 @@ class _Deadline:
         self._connection: HTTPConnection | None = None
         self._ended = False
         self._lock = threading.Lock()
-        self._timer = threading.Timer(seconds, self._expire)
+        self._stop: Stop | None = None
+        self._timer = threading.Timer(seconds, self.end)
         self._timer.daemon = True
 
     def __enter__(self) -> _Deadline:
         _Deadline._current.deadline = self
+        self._stop = Stop.of_thread()
+        if self._stop is not None:
+            self._stop._watch(self)
         self._timer.start()
         return self
 
@@ -417,6 +493,8 @@ class _Deadline:
         with self._lock:
             self._ended = True
         self._timer.cancel()
+        if self._stop is not None:
+            self._stop._unwatch(self)
         _Deadline._current.deadline = None
 
     @classmethod
@@ -429,7 +507,8 @@ class _Deadline:
                 if deadline.expired and not deadline._ended:
                     _shut(connection)
 
-    def _expire(self) -> None:
+    def end(self) -> None:
+        """End the request now (its time is up, or its thread's Stop was set)."""
         with self._lock:
             if self._ended:
                 return

@@ -11,8 +11,9 @@ healthy and truly that large or slow (a first backfill of years of a big Jira). 
 - `request_deadline_seconds`: the longest one request may take from sending it to the last byte of its answer
   (the read timeout alone lets a server that sends a byte every 30 s hold a request for ever); a request past it
   is abandoned and retried like a timeout;
-- `time_budget_minutes`: the longest one source may spend on one step of a run (one record kind over the run's
-  window, retries and rate-limit waits included);
+- `time_budget_minutes`: the longest one source may spend on one step of a run (its pre-flight check and every
+  record kind it reads over the run's window, in the facts step; retries and rate-limit waits included). The sources
+  are read at once, so this bounds the whole night's sync as well;
 - `max_body_mb`: the largest answer read (a vendor page of 100 records is a few MB).
 """
 

@@ -1,4 +1,4 @@
-"""Asset checks over the warehouse tables (the rejected-row share is checked inside each fact asset)."""
+"""Asset checks over the warehouse tables (the rejected-row share is checked inside the facts step, per kind)."""
 
 
 import json

@@ -102,7 +102,10 @@ def alert_webhook_resource() -> AlertWebhookResource:
 
 
 class ProgressReporter:
-    """Steps of a run report here; the CLI swaps in one that drives a progress bar. Does nothing by default."""
+    """Steps of a run report here; the CLI swaps in one that drives a progress bar. Does nothing by default.
+
+    `step_done` is called once for each of pipelines.cli.runner.STEPS (the facts step: once per record kind, as its
+    last batch lands); `step_started` names what is under way."""
 
     def step_started(self, step: str) -> None:
         pass

@@ -14,6 +14,9 @@ answers them, so a run gets as far as reading records:
 
 And one that must not stop a run: `far_future` answers every listing page as the simulator does, but with the first
 record's event time (FAR_FUTURE: no warehouse column holds it) and a NUL in its title, as a vendor's bad row.
+
+`holding(app)` never answers a listing at all: the request is held until the harness closes (only a deadline, or
+the run's own end, ends it), and the test learns when one has arrived.
 """
 
 from __future__ import annotations
@@ -131,7 +134,8 @@ def far_future(target: str, response: Response) -> Response:
     return Response(response.status, json.dumps(answer).encode(), response.headers)
 
 
-def _handler(app: SimulatorApp, misbehaviour: str, elsewhere: str) -> type[BaseHTTPRequestHandler]:
+def _handler(app: SimulatorApp, misbehaviour: str, elsewhere: str,
+             held: tuple[threading.Event, threading.Event] | None = None) -> type[BaseHTTPRequestHandler]:  # fmt: skip
     endless = _Endless(app)
 
     class Hostile(BaseHTTPRequestHandler):
@@ -153,6 +157,11 @@ def _handler(app: SimulatorApp, misbehaviour: str, elsewhere: str) -> type[BaseH
                 self._send(Response(302, b"", {"Location": elsewhere + self.path}))
             elif misbehaviour == "far_future":
                 self._send(far_future(self.path, app.handle(self.command, self.path, headers, body, host).response))
+            elif misbehaviour == "hold" and held is not None:
+                arrived, release = held
+                arrived.set()
+                release.wait()
+                self.close_connection = True
 
         do_GET = do_POST = _serve
 
@@ -242,3 +251,15 @@ def serving(app: SimulatorApp, misbehaviour: str) -> Iterator[str]:
         raise ValueError(f"unknown misbehaviour {misbehaviour!r}: one of {', '.join(MISBEHAVIOURS)}, far_future")
     with _listening(_Elsewhere) as elsewhere, _listening(_handler(app, misbehaviour, elsewhere)) as base_url:
         yield base_url
+
+
+@contextmanager
+def holding(app: SimulatorApp) -> Iterator[tuple[str, threading.Event]]:
+    """The simulator's base URL, where no listing is ever answered, and an event set once a listing has arrived;
+    the requests held are let go when the block ends."""
+    arrived, release = threading.Event(), threading.Event()
+    with _listening(_handler(app, "hold", "", (arrived, release))) as base_url:
+        try:
+            yield base_url, arrived
+        finally:
+            release.set()

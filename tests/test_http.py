@@ -25,10 +25,12 @@ from connectors.http import (
     DEFAULT_TIMEOUT,
     MAX_WAIT_SECONDS,
     Page,
+    Stop,
     VendorAuthError,
     VendorClient,
     VendorHttpError,
     endpoint,
+    pause,
     reset_wait,
 )
 from connectors.limits import Limits
@@ -749,3 +751,99 @@ def test_a_retry_never_waits_past_the_time_budget(mocked, slept):
                                  "budget of 2 minutes (limits.time_budget_minutes): the vendor answers too slowly; the "
                                  "last attempt: HTTP 429")
     assert slept == [120.0]  # the vendor asked for 600 s; the budget had 120 left
+
+
+# --- a Stop ends the requests of the threads that read under it -----------------------------------------------
+
+
+class _Hanging(BaseHTTPRequestHandler):
+    """Takes a request and answers nothing until `release` is set."""
+
+    arrived: threading.Event
+    release: threading.Event
+    protocol_version = "HTTP/1.1"
+
+    def do_GET(self):  # noqa: N802 (http.server's name)
+        self.arrived.set()
+        self.release.wait(60)
+        self.close_connection = True
+
+    def log_message(self, *args):
+        pass
+
+
+class _WatchedStop(Stop):
+    """A Stop that says when a thread began to wait on it."""
+
+    def __init__(self):
+        super().__init__()
+        self.waiting = threading.Event()
+
+    def wait(self, seconds: float) -> None:
+        self.waiting.set()
+        super().wait(seconds)
+
+
+def read_under(stop: Stop, vendor: VendorClient) -> tuple[threading.Thread, dict[str, str]]:
+    """vendor.get('/items') in a thread of its own under `stop`; the dict gets the error it ends with."""
+    outcome: dict[str, str] = {}
+
+    def read() -> None:
+        with stop.applied():
+            try:
+                vendor.get("/items")
+            except VendorHttpError as error:
+                outcome["error"] = str(error)
+
+    thread = threading.Thread(target=read, daemon=True)
+    thread.start()
+    return thread, outcome
+
+
+def test_a_stop_ends_the_request_under_way_at_once_and_sends_no_other(slept):
+    arrived, release = threading.Event(), threading.Event()
+    server = ThreadingHTTPServer(("127.0.0.1", 0), type("Hang", (_Hanging,), {"arrived": arrived, "release": release}))
+    server.daemon_threads = True
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        # an hour's deadline: only the stop can end this request while the test waits
+        vendor = client(slept, base_url=f"http://127.0.0.1:{server.server_address[1]}",
+                        limits=Limits(request_deadline_seconds=3600))  # fmt: skip
+        stop = Stop()
+        thread, outcome = read_under(stop, vendor)
+        assert arrived.wait(30)
+        stop.set()
+        thread.join(30)
+        assert not thread.is_alive()
+        assert outcome["error"] == f"github: GET {vendor.base_url}/items: stopped: the reads of this thread were ended"
+        assert (vendor.requests_sent, slept) == (1, [])  # not retried
+    finally:
+        release.set()
+        server.shutdown()
+        server.server_close()
+
+
+def test_a_stop_ends_a_wait_for_the_vendor_and_the_request_after_it_is_not_sent(mocked):
+    add(mocked, status=429, headers={"Retry-After": "600"})
+    vendor = VendorClient("github", BASE, HEADERS)  # waits with `pause`: the default
+    stop = _WatchedStop()
+    thread, outcome = read_under(stop, vendor)
+    assert stop.waiting.wait(30)  # the 429's ten minutes
+    stop.set()
+    thread.join(30)
+    assert not thread.is_alive()
+    assert outcome["error"] == f"github: GET {BASE}/items: stopped: the reads of this thread were ended"
+    assert vendor.requests_sent == 1
+
+
+def test_without_a_stop_pause_sleeps_and_a_set_stop_sends_nothing(mocked, slept):
+    add(mocked)
+    vendor = client(slept)
+    assert vendor.get("/items").body == {"ok": True}  # no Stop in this thread: as always
+    stop = Stop()
+    stop.set()
+    with stop.applied(), pytest.raises(VendorHttpError, match="stopped"):
+        vendor.get("/items")
+    assert vendor.requests_sent == 1
+    assert Stop.of_thread() is None
+    pause(0)

@@ -16,15 +16,19 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+import hostile
 import pandas as pd
 import pytest
 import sqlalchemy as sa
+import yaml
 from dagster import DagsterEventType, DagsterInstance, DagsterRunStatus
 from dagster._core.instance.ref import InstanceRef
 from dagster._utils.interrupts import capture_interrupts
 from demo_files import FIRST_DAY, LAST_DAY, write_config
 from typer.testing import CliRunner
 
+from connectors.simulator.history import build_history, service_mapping
+from connectors.simulator.server import make_app, source_sections
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV
 from pipelines.interrupts import Interrupted, raise_if_received, stop_on_signals
@@ -35,6 +39,7 @@ EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}
 # Columns that say when a row was written (the wall clock), not what it holds.
 WRITE_TIMES = {"loaded_at", "computed_at", "rejected_at", "fired_at", "delivered_at"}
 LINUX = Path("/proc/self/status").exists()
+HELD = 30  # seconds a stopped run may take to end, far below the vendor request's read timeout (DEFAULT_TIMEOUT)
 
 
 def again(config_path: Path) -> str:
@@ -48,12 +53,16 @@ def open_home(home: Path) -> DagsterInstance:
     return DagsterInstance.from_ref(InstanceRef.from_dir(str(home)))
 
 
-def start_backfill(config_path: Path, home: Path) -> subprocess.Popen:
-    env = {key: value for key, value in os.environ.items() if key not in (WAREHOUSE_URL_ENV, CONFIG_ENV)}
-    command = [str(Path(sys.executable).with_name("scorecard")), "backfill", "--from", FIRST_DAY, "--to", LAST_DAY,
-               "--config", str(config_path)]  # fmt: skip
-    return subprocess.Popen(command, env={**env, NOW_ENV: NOW, "DAGSTER_HOME": str(home)},
+def start(home: Path, *args: str, **env: str) -> subprocess.Popen:
+    """The installed `scorecard` command with `args`, its Dagster home `home`, the clock at NOW unless `env` says."""
+    outer = {key: value for key, value in os.environ.items() if key not in (WAREHOUSE_URL_ENV, CONFIG_ENV)}
+    return subprocess.Popen([str(Path(sys.executable).with_name("scorecard")), *args],
+                            env={**outer, NOW_ENV: NOW, "DAGSTER_HOME": str(home), **env},
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)  # fmt: skip
+
+
+def start_backfill(config_path: Path, home: Path) -> subprocess.Popen:
+    return start(home, "backfill", "--from", FIRST_DAY, "--to", LAST_DAY, "--config", str(config_path))
 
 
 def wait_for(condition: Callable[[], bool], process: subprocess.Popen, timeout: float = 300) -> None:
@@ -148,6 +157,36 @@ def test_a_signal_mid_run_keeps_what_landed_cancels_the_run_and_a_rerun_complete
     assert run.status == DagsterRunStatus.CANCELED
     run_again_and_compare(config_path, tmp_path / "home", never_interrupted)
     assert instance.get_runs()[0].status == DagsterRunStatus.SUCCESS
+
+
+def pagerduty_config(folder: Path, base_url: str) -> Path:
+    """The mini scorecard fed by the simulator's PagerDuty at `base_url`, one request of which may last an hour."""
+    config = yaml.safe_load((Path(__file__).parent / "data" / "mini_scorecard.yaml").read_text())
+    section = source_sections(base_url, service_mapping(("checkout",)))["pagerduty"]
+    limits = {"request_deadline_seconds": 3600, "time_budget_minutes": 600}
+    config |= {"sources": {"pagerduty": {**section, "limits": limits}}, "services": service_mapping(("checkout",)),
+               "warehouse": {"url": f"sqlite:///{folder / 'warehouse.db'}"}}  # fmt: skip
+    path = folder / "scorecard.yaml"
+    path.write_text(yaml.safe_dump(config, sort_keys=False))
+    return path
+
+
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["SIGINT", "SIGTERM"])
+def test_a_signal_while_a_vendor_holds_a_request_ends_the_run_at_once(tmp_path, signum):
+    """The sources read in threads of their own: a thread waiting on a vendor must not keep the process alive. The
+    request's deadline is an hour and its read timeout a minute: only the run's own end can end it within HELD."""
+    history = build_history(end=pd.Timestamp("2026-11-01", tz="UTC"), seed=11, days=3, services=("checkout",))
+    instance = open_home(tmp_path / "home")
+    with hostile.holding(make_app(history)) as (base_url, arrived):
+        process = start(tmp_path / "home", "run", "--from", "2026-10-31", "--config",
+                        str(pagerduty_config(tmp_path, base_url)), PAGERDUTY_TOKEN="FAKE_PD",
+                        **{NOW_ENV: "2026-11-01T03:00:00Z"})  # fmt: skip
+        wait_for(arrived.is_set, process)
+        process.send_signal(signum)
+        out, err = process.communicate(timeout=HELD)
+    assert (process.returncode, out) == (EXIT_CODES[signum], ""), err
+    assert err.count("\n") == 1 and err.startswith("interrupted: the records loaded so far are kept"), err
+    assert [run.status for run in instance.get_runs()] == [DagsterRunStatus.CANCELED]
 
 
 def test_a_signal_before_the_run_starts_cancels_the_run_dagster_created(tmp_path, data_dir, monkeypatch):

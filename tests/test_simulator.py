@@ -8,6 +8,7 @@ import importlib.util
 import json
 import math
 import re
+import time
 from collections import Counter
 from datetime import UTC, datetime
 from pathlib import Path
@@ -218,6 +219,14 @@ def test_null_priorities_are_a_share_the_urgency_fallback_reads_back_exactly():
     assert {(i.urgency, severity[i.id]) for i in without} <= {("high", "sev2"), ("low", "sev4")}
     with_priority = [i for i in big.incidents if i.priority is not None]
     assert all(PRIORITY_BY_SEVERITY[severity[i.id]] == i.priority for i in with_priority)
+
+
+def test_a_delay_is_waited_before_every_answer(history, http):
+    with running(make_app(history, delay=0.2)) as base_url:
+        for _ in range(2):
+            began = time.monotonic()
+            assert pagerduty(http, vendor_urls(base_url), limit=1).status_code == 200
+            assert time.monotonic() - began >= 0.2  # a lower bound: the server sleeps at least that long
 
 
 def test_service_mapping_names_what_is_served(history, http, urls):

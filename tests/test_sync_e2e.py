@@ -7,6 +7,7 @@ second run, and after a run that died half-way.
 from __future__ import annotations
 
 import json
+import threading
 from collections import Counter
 from pathlib import Path
 
@@ -15,6 +16,7 @@ import pytest
 import yaml
 from typer.testing import CliRunner
 
+from connectors.github.source import GithubSource
 from connectors.pagerduty.client import PagerDutyClient
 from connectors.records import SCHEMAS
 from connectors.simulator.history import build_history, service_mapping
@@ -168,15 +170,28 @@ def test_with_faults_injected_the_warehouse_is_the_same(history, truth, tmp_path
 
 
 def test_a_run_that_died_half_way_ends_identical_when_run_again(history, truth, tmp_path, monkeypatch):
+    deployments_read = threading.Event()
+    fetch = GithubSource.fetch
+
+    def fetch_and_tell(self, kind, *args, **kwargs):
+        batch = fetch(self, kind, *args, **kwargs)
+        if kind == "deployments":
+            deployments_read.set()
+        return batch
+
     def killed(*_args, **_kwargs):
+        deployments_read.wait(60)  # the sources read at once: PagerDuty dies once GitHub's deployments are read
         raise RuntimeError("the process was killed here")
 
     with running(history) as base_url:
         config_path = write_config(tmp_path, base_url)
         with monkeypatch.context() as patch:
+            patch.setattr(GithubSource, "fetch", fetch_and_tell)
             patch.setattr(PagerDutyClient, "resolved_since", killed)
             died = backfill(config_path)
-        assert died.exit_code == 1 and "killed" in died.stderr
+        assert died.exit_code == 1, died.output
+        assert died.stderr == ("error: step facts failed: SourceError: sources.pagerduty: reading incidents: "
+                               "RuntimeError: the process was killed here\n")
         with Warehouse.open_existing(f"sqlite:///{tmp_path / 'warehouse.db'}") as warehouse:
             assert len(warehouse.read_facts("deployments")) > 0  # half-way: GitHub's records had landed
             # ... and sync_state says so, and says nothing of PagerDuty, whose read died
@@ -206,13 +221,14 @@ def test_scorecard_simulate_serves_writes_its_truth_and_a_config_and_stops_on_si
 
     config_out, truth_dir = tmp_path / "demo" / "scorecard.yaml", tmp_path / "truth"
     command = [str(Path(sys.executable).with_name("scorecard")), "simulate", "--port", "0", "--days", "5",
-               "--truth-out", str(truth_dir), "--config", str(Path(__file__).parents[1] / "scorecard.yaml"),
-               "--write-config", str(config_out), "--warehouse-url", f"sqlite:///{tmp_path / 'wh.db'}"]  # fmt: skip
+               "--delay", "0.01", "--truth-out", str(truth_dir),
+               "--config", str(Path(__file__).parents[1] / "scorecard.yaml"), "--write-config", str(config_out),
+               "--warehouse-url", f"sqlite:///{tmp_path / 'wh.db'}"]  # fmt: skip
     process = subprocess.Popen(command, stderr=subprocess.PIPE, text=True,
                                env={**os.environ, NOW_ENV: "2026-11-01T06:00:00Z"})  # fmt: skip
     try:
         line = process.stderr.readline()  # "simulator: http://127.0.0.1:PORT (github: ...": printed once listening
-        assert line.startswith("simulator: http://127.0.0.1:"), line
+        assert line.startswith("simulator: http://127.0.0.1:") and "0.01 s before every answer" in line, line
         base_url = line.split()[1]
         for _ in range(50):
             if config_out.exists():

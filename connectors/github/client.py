@@ -20,7 +20,7 @@ from urllib.parse import urlsplit
 
 from connectors.base import SourceError
 from connectors.github import queries
-from connectors.http import BodyRateLimit, VendorClient, VendorHttpError, reset_wait
+from connectors.http import BodyRateLimit, VendorClient, VendorHttpError, pause, reset_wait
 from connectors.limits import Limits
 from connectors.paging import Listing, record_id
 
@@ -77,7 +77,7 @@ class GithubClient:
         base_url: str,
         token: str,
         *,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         clock: Callable[[], float] | None = None,
         attempts: int = 6,
         backoff_seconds: float = 0.5,

@@ -17,7 +17,6 @@ now; the cursor returned is `connectors.base.read_through` (how far the source h
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -39,7 +38,7 @@ from connectors.base import (
 from connectors.github import extract
 from connectors.github.client import SOURCE, GithubClient, reaches, timestamp
 from connectors.github.config import DEFAULT_CHANGE_PATTERN, GithubConfig
-from connectors.http import VendorAuthError
+from connectors.http import VendorAuthError, pause
 from connectors.records import normalise
 from connectors.services import Services, service_names, vendor_record_services
 
@@ -153,7 +152,7 @@ def github_source(
     context: SourceContext,
     environ: Mapping[str, str] | None = None,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
 ) -> GithubSource:
     """The source of `sources.github`; raises SourceError when its token variable is not set."""
     token = credential(section.token_env, f"{SOURCE}.token_env", environ)

@@ -23,14 +23,13 @@ Jira's quirks handled here:
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable, Sequence
 from typing import Any
 
 import pandas as pd
 
 from connectors.base import utc
-from connectors.http import VendorClient, VendorHttpError, basic_auth_headers
+from connectors.http import VendorClient, VendorHttpError, basic_auth_headers, pause
 from connectors.limits import Limits
 from connectors.paging import Listing, record_id
 
@@ -63,7 +62,7 @@ class JiraClient:
         token: str,
         *,
         page_size: int = 100,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         attempts: int = 6,
         limits: Limits | None = None,
     ):

@@ -21,7 +21,6 @@ the field list once per run when a field is configured by name.
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 
@@ -37,7 +36,7 @@ from connectors.base import (
     records_read_through,
     utc,
 )
-from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section
+from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section, pause
 from connectors.jira.client import JiraClient, UnknownField, window_jql
 from connectors.jira.config import JiraConfig
 from connectors.jira.extract import change_rows, incident_rows, needs_full_changelog, search_fields
@@ -128,7 +127,7 @@ def jira_source(
     context: SourceContext,
     environ: Mapping[str, str] | None = None,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
 ) -> JiraSource:
     """The source of `sources.jira`, its email and API token read from the variables `email_env` and `token_env`
     name."""

@@ -21,14 +21,13 @@ PagerDuty's quirks handled here:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 import pandas as pd
 
 from connectors.base import utc
-from connectors.http import Page, VendorClient, VendorHttpError, http_status, reset_wait
+from connectors.http import Page, VendorClient, VendorHttpError, http_status, pause, reset_wait
 from connectors.limits import Limits
 from connectors.paging import Listing, record_id
 
@@ -61,7 +60,7 @@ class PagerDutyClient:
         *,
         service_ids: Sequence[str] = (),
         max_range_days: int = 180,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         attempts: int = 6,
         limits: Limits | None = None,
     ):

@@ -40,7 +40,6 @@ least one per chunk of `max_range_days`), one per 100 resolved ones created in t
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -56,7 +55,7 @@ from connectors.base import (
     records_read_through,
     utc,
 )
-from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section
+from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section, pause
 from connectors.pagerduty.client import Incident, ListingTooLarge, PagerDutyClient
 from connectors.pagerduty.config import PagerDutyConfig
 from connectors.pagerduty.extract import incident_rows
@@ -127,7 +126,7 @@ def pagerduty_source(
     context: SourceContext,
     environ: Mapping[str, str] | None = None,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
 ) -> PagerDutySource:
     """The source of `sources.pagerduty`, its token read from the variable `token_env` names."""
     token = credential(section.token_env, f"{SECTION}.token_env", environ)

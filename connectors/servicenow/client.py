@@ -27,7 +27,6 @@ ServiceNow's quirks handled here:
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from typing import Any
@@ -36,7 +35,7 @@ import pandas as pd
 import requests
 
 from connectors.base import utc
-from connectors.http import Page, VendorClient, VendorHttpError, basic_auth_headers
+from connectors.http import Page, VendorClient, VendorHttpError, basic_auth_headers, pause
 from connectors.limits import Limits
 from connectors.paging import Listing, record_id
 
@@ -63,7 +62,7 @@ class ServiceNowClient:
         password: str,
         *,
         page_size: int = PAGE_SIZE,
-        sleep: Callable[[float], None] = time.sleep,
+        sleep: Callable[[float], None] = pause,
         attempts: int = 6,
         limits: Limits | None = None,
     ):

@@ -19,7 +19,6 @@ referenced sys_id is known).
 
 from __future__ import annotations
 
-import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 
@@ -34,7 +33,7 @@ from connectors.base import (
     records_read_through,
     utc,
 )
-from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section
+from connectors.http import VendorAuthError, VendorHttpError, http_status, in_section, pause
 from connectors.records import normalise
 from connectors.servicenow.client import CI_TABLE, ServiceNowClient
 from connectors.servicenow.config import ServiceNowConfig
@@ -121,7 +120,7 @@ def servicenow_source(
     context: SourceContext,
     environ: Mapping[str, str] | None = None,
     *,
-    sleep: Callable[[float], None] = time.sleep,
+    sleep: Callable[[float], None] = pause,
 ) -> ServiceNowSource:
     """The source of `sources.servicenow`, its user and password read from the variables `user_env` and
     `password_env` name."""

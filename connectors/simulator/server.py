@@ -79,12 +79,14 @@ class Outcome:
 
 
 class SimulatorApp:
-    """Routes a request to its vendor, after the fault plan has had its say. Thread-safe."""
+    """Routes a request to its vendor, after the fault plan has had its say. Thread-safe. `delay`: the seconds the
+    server waits before answering each request (a vendor's latency)."""
 
-    def __init__(self, history: History, vendors: Iterable[Vendor], faults: FaultPlan):
+    def __init__(self, history: History, vendors: Iterable[Vendor], faults: FaultPlan, delay: float = 0.0):
         self.history = history
         self.vendors = {vendor.prefix: vendor for vendor in vendors}
         self.faults = faults
+        self.delay = delay
 
     def handle(self, method: str, target: str, headers: Mapping[str, str], body: bytes, host: str) -> Outcome:
         parts = urlsplit(target)
@@ -115,10 +117,11 @@ class SimulatorApp:
 
 
 def make_app(history: History, fault_rate: float = 0.0, seed: int | None = None, *, token: Tokens = None,
-             keep_fault_log: bool = False) -> SimulatorApp:  # fmt: skip
+             keep_fault_log: bool = False, delay: float = 0.0) -> SimulatorApp:  # fmt: skip
     """The simulator over `history`: faults at `fault_rate` per request, drawn from `seed` (default: the
     history's seed); `token`, if given, is the only credential accepted (one for all, or per vendor prefix; for
-    Jira the api token of `email:token`, for ServiceNow the password of `user:password`)."""
+    Jira the api token of `email:token`, for ServiceNow the password of `user:password`); `delay` seconds before
+    every answer."""
 
     def token_of(prefix: str) -> str | None:
         return token.get(prefix) if isinstance(token, Mapping) else token
@@ -126,7 +129,7 @@ def make_app(history: History, fault_rate: float = 0.0, seed: int | None = None,
     vendors = [GithubApi(history, token=token_of("github")), PagerDutyApi(history, token=token_of("pagerduty")),
                JiraApi(history, token=token_of("jira")), ServiceNowApi(history, token=token_of("servicenow"))]
     plan = FaultPlan(fault_rate, history.seed if seed is None else seed, keep_log=keep_fault_log)
-    return SimulatorApp(history, vendors, plan)
+    return SimulatorApp(history, vendors, plan, delay)
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -140,6 +143,8 @@ class _Handler(BaseHTTPRequestHandler):
         length = int(self.headers.get("Content-Length") or 0)
         body = self.rfile.read(length) if length > 0 else b""
         host = self.headers.get("Host") or f"{self.server.server_address[0]}:{self.server.server_address[1]}"
+        if self.server.app.delay:
+            time.sleep(self.server.app.delay)
         outcome = self.server.app.handle(self.command, self.path, dict(self.headers.items()), body, host)
         response, kind = outcome.response, outcome.fault.kind if outcome.fault else None
         if kind == "slow":
@@ -222,12 +227,12 @@ class SimulatorServer:
 
 @contextmanager
 def running(history_or_app: History | SimulatorApp, *, port: int = 0, host: str = "127.0.0.1",
-            fault_rate: float = 0.0, seed: int | None = None, token: Tokens = None,
+            fault_rate: float = 0.0, seed: int | None = None, token: Tokens = None, delay: float = 0.0,
             verbose: bool = False) -> Iterator[str]:  # fmt: skip
     """Serve in a background thread for the `with` block; yields the base URL (`http://127.0.0.1:PORT`).
-    Given a History, the app is `make_app(history, fault_rate, seed, token=token)`."""
+    Given a History, the app is `make_app(history, fault_rate, seed, token=token, delay=delay)`."""
     app = history_or_app if isinstance(history_or_app, SimulatorApp) else \
-        make_app(history_or_app, fault_rate, seed, token=token)  # fmt: skip
+        make_app(history_or_app, fault_rate, seed, token=token, delay=delay)  # fmt: skip
     server = SimulatorServer(app, host=host, port=port, verbose=verbose).start()
     try:
         yield server.base_url
@@ -243,13 +248,16 @@ def serve(
     seed: int | None = None,
     host: str = "127.0.0.1",
     token: Tokens = None,
+    delay: float = 0.0,
     verbose: bool = True,
     on_ready: Callable[[str], None] | None = None,
 ) -> None:
     """What `scorecard simulate` runs: `history` (build_history) served on `port` (0: a free one) until
-    interrupted (Ctrl-C or SIGTERM). `on_ready(base_url)` is called once the server listens."""
+    interrupted (Ctrl-C or SIGTERM), `delay` seconds before every answer. `on_ready(base_url)` is called once the
+    server listens."""
     github_schema()  # built now (about a second), not on the first GraphQL request
-    server = SimulatorServer(make_app(history, fault_rate, seed, token=token), host=host, port=port, verbose=verbose)
+    app = make_app(history, fault_rate, seed, token=token, delay=delay)
+    server = SimulatorServer(app, host=host, port=port, verbose=verbose)
     main_thread = threading.current_thread() is threading.main_thread()
     previous = signal.signal(signal.SIGTERM, _interrupt) if main_thread else None
     try:

@@ -1,6 +1,7 @@
 """The scorecard's Dagster assets, partitioned by UTC day (pipelines.partitions).
 
     incidents, changes, deployments, pull_requests   records updated in the window, upserted from every source
+                                                     (one step, `facts`: the sources read at once)
     metric_values                                    every week / month / review period the updated records touch
     kpi_scores, node_scores                          the touched review periods and the next one (its trend moved)
     metric_dictionary                                the metric definitions (not partitioned)
@@ -13,11 +14,10 @@ assets see the whole range as one time window, so each source is read once for t
 """
 
 from pipelines.assets.alerts import kpi_alerts
-from pipelines.assets.facts import FACT_ASSETS
+from pipelines.assets.facts import facts
 from pipelines.assets.metrics import metric_dictionary, metric_values
 from pipelines.assets.report import scorecard_report
 from pipelines.assets.review import review_log
 from pipelines.assets.scores import scorecard_scores
 
-ASSETS = [*FACT_ASSETS, metric_values, scorecard_scores, metric_dictionary, review_log, kpi_alerts,
-          scorecard_report]
+ASSETS = [facts, metric_values, scorecard_scores, metric_dictionary, review_log, kpi_alerts, scorecard_report]

@@ -332,6 +332,8 @@ def simulate(
     fault_rate: Annotated[float, typer.Option(
         "--fault-rate", min=0.0, max=0.9, help="Share of requests answered with a fault (429, 5xx, a dropped "
         "connection, a cut-short body, a slow answer).")] = 0.0,
+    delay: Annotated[float, typer.Option(
+        "--delay", min=0.0, max=60.0, help="Seconds to wait before each answer (a vendor's latency).")] = 0.0,
     truth_out: Annotated[Path | None, typer.Option(
         "--truth-out", help="Write what is served as canonical files, and the metrics derived from them.")] = None,
     config: Annotated[Path | None, typer.Option(
@@ -357,8 +359,9 @@ def simulate(
             _write_simulator_config(config, write_config, base_url, end, seed, days, services, warehouse_url)
         urls = vendor_urls(base_url)
         served = ", ".join(f"{name}: {urls[name]}" for name in ("github", "pagerduty", "jira", "servicenow"))
+        latency = f", {delay:g} s before every answer" if delay else ""
         say(f"simulator: {base_url} ({served}); {days} days to {end.date()}, seed {seed}, fault rate "
-            f"{fault_rate:g}; Ctrl-C stops it")
+            f"{fault_rate:g}{latency}; Ctrl-C stops it")
         if write_config is not None:
             envs = credential_envs(source_sections(base_url, service_mapping(services)))
             say(f"config: {write_config} (credentials: any value in {', '.join(envs)})")
@@ -366,7 +369,7 @@ def simulate(
     history = build_history(end=end, seed=seed, days=days, services=services)
     if truth_out is not None:
         write_truth(history, truth_out)
-    serve(port, history, fault_rate=fault_rate, verbose=False, on_ready=ready)
+    serve(port, history, fault_rate=fault_rate, delay=delay, verbose=False, on_ready=ready)
 
 
 def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Timestamp, seed: int, days: int,

@@ -279,12 +279,12 @@ def error_line(message: str) -> str:
     return mask_text(_QUALIFIED_CLASS.sub("", lines[0])) if lines else "unknown error"
 
 
-# what assets report to the ProgressReporter
+# what the steps report done to the ProgressReporter (its docstring says when)
 STEPS = (*KINDS, "metric_values", "scores", "metric_dictionary", "review", "alerts", "report")
 
 
 class BarReporter(ProgressReporter):
-    """Drives a rich progress bar: one tick per asset step of the run."""
+    """Drives a rich progress bar: one tick per step of STEPS done."""
 
     def __init__(self, progress: Progress):
         self.progress = progress
