@@ -102,8 +102,10 @@ def run_child(command: list[str], folder: Path, recorded: bool, **settings: str)
     event log; else only the run's own seconds from its summary); exit on failure."""
     home = folder / "dagster-home"
     shutil.rmtree(home, ignore_errors=True)
-    home.mkdir(parents=True)
-    (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
+    folder.mkdir(parents=True, exist_ok=True)
+    if recorded:
+        home.mkdir()
+        (home / "dagster.yaml").write_text("telemetry:\n  enabled: false\n", encoding="utf-8")
     env = child_env(**({"DAGSTER_HOME": str(home)} if recorded else {}), **settings)
     with open(folder / "stdout.txt", "w") as out, open(folder / "stderr.txt", "w") as err:
         launched, began = time.time(), time.perf_counter()
@@ -251,6 +253,7 @@ class PostgresWarehouse:
         return True
 
     def build_url(self) -> str:
+        self._drop(self.built)
         self._sql(f'CREATE DATABASE "{self.built}"')
         return self._url(self.built)
 
