@@ -41,13 +41,14 @@ def source_context(config: Config, base_dir: Path) -> SourceContext:
 
 
 def with_files_source(config_path: str | Path, files: dict[str, Path], out_path: str | Path,
-                      warehouse_url: str | None = None) -> Path:
-    """Write a copy of the config at `config_path` to `out_path` whose only source is `files` (kind -> path).
+                      warehouse_url: str | None = None, services: dict | None = None) -> Path:
+    """Write a copy of the config at `config_path` to `out_path` whose only source is `files` (kind -> path), and
+    `services` as its services when given.
 
     Used by `scorecard generate --write-config` so the demo runs the real pipeline on generated files
     without vendor credentials.
     """
-    return write_config_copy(config_path, out_path, {"files": files_section(files, out_path)},
+    return write_config_copy(config_path, out_path, {"files": files_section(files, out_path)}, services=services,
                              warehouse_url=warehouse_url, written_by="scorecard generate")  # fmt: skip
 
 

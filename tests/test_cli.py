@@ -16,11 +16,14 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from typer.testing import CliRunner
 
+from connectors.simulator.generate import DatasetSpec, generate_dataset, service_names
 from pipelines.cli import app
 from pipelines.clock import NOW_ENV
+from pipelines.config import read_config
 
 DATA = Path(__file__).parent / "data"
 RECORDS = ["--incidents", str(DATA / "incidents.csv"), "--deployments", str(DATA / "deployments.csv")]
@@ -302,3 +305,41 @@ def test_generate_writes_the_data_set_and_manual_values(tmp_path, monkeypatch):
     assert result.exit_code == 0, result.output
     for name in ["incidents.csv", "changes.csv", "deployments.csv", "pull_requests.csv", "values.csv"]:
         assert (tmp_path / name).stat().st_size > 0
+
+
+def test_generate_without_services_writes_the_ten_demo_services(tmp_path, monkeypatch):
+    monkeypatch.setenv(NOW_ENV, "2026-12-01T08:00:00Z")
+    for folder, extra in (("default", []), ("ten", ["--services", "10"])):
+        result = run("generate", "--out", str(tmp_path / folder), "--days", "20", *extra)
+        assert result.exit_code == 0, result.output
+    for kind in ("incidents", "changes", "deployments", "pull_requests"):
+        assert (tmp_path / "default" / f"{kind}.csv").read_bytes() == (tmp_path / "ten" / f"{kind}.csv").read_bytes()
+    expected = generate_dataset(DatasetSpec(seed=7, days=20, end=pd.Timestamp("2026-12-01", tz="UTC")))
+    written = pd.read_csv(tmp_path / "default" / "deployments.csv", dtype=str, keep_default_na=False)
+    pd.testing.assert_frame_equal(written, expected["deployments"].astype(str), check_dtype=False)
+
+
+def test_generate_services_writes_them_all_and_a_config_naming_each(tmp_path, monkeypatch):
+    monkeypatch.setenv(NOW_ENV, "2026-12-01T08:00:00Z")
+    config = tmp_path / "scorecard.yaml"
+    result = run("generate", "--out", str(tmp_path / "data"), "--days", "30", "--services", "25",
+                 "--config", "scorecard.yaml", "--write-config", str(config))
+    assert result.exit_code == 0, result.output
+    deployments = pd.read_csv(tmp_path / "data" / "deployments.csv", dtype=str, keep_default_na=False)
+    names = set(service_names(25))
+    assert names <= set(deployments["service"])
+    written = read_config(config)
+    assert set(written.services) == names
+    assert written.services["checkout"] == read_config(Path("scorecard.yaml")).services["checkout"]  # kept as written
+    assert written.services["service-25"].github_repos == ["acme/service-25"]
+    assert run("validate", "--config", str(config)).stdout.endswith("25 services\n")
+
+
+@pytest.mark.parametrize("command", ["generate", "simulate"])
+@pytest.mark.parametrize("count", ["0", "-3", "1000000000"])
+def test_a_bad_service_count_is_one_line(command, count, tmp_path):
+    result = run(command, "--services", count, *(["--out", str(tmp_path / "out")] if command == "generate" else []))
+    assert (result.exit_code, result.stdout) == (2, "")
+    assert result.stderr == (f"error: --services: the number of services must be between 1 and 10,000, not "
+                             f"{int(count):,}\n")
+    assert not (tmp_path / "out").exists()

@@ -9,10 +9,13 @@ from connectors.records import KINDS, normalise_frame
 from connectors.simulator.generate import (
     BAD_ROW_COLUMNS,
     DUPLICATES_PER_KIND,
+    MAX_SERVICES,
     SERVICES,
     DatasetSpec,
     generate_dataset,
     generate_manual_values,
+    service_names,
+    service_profiles,
     write_dataset,
 )
 
@@ -111,6 +114,25 @@ def test_delivery_profiles_differ_by_service(good):
     production = deployments[(deployments["environment"] == "production") & (deployments["status"] == "success")]
     per_service = production.groupby("service").size()
     assert per_service[SERVICES[0]] > 5 * per_service[SERVICES[-1]]
+
+
+def test_more_services_get_the_demo_names_then_numbered_ones_and_still_differ():
+    spec = DatasetSpec(seed=11, days=30, end=SPEC.end, services=service_names(25))
+    raw = generate_dataset(spec)
+    deployments, _ = normalise_frame("deployments", raw["deployments"], set(spec.services))
+    assert spec.services[:10] == SERVICES and spec.services[10:] == tuple(f"service-{n}" for n in range(11, 26))
+    assert set(deployments["service"]) == set(spec.services)
+    profiles = service_profiles(spec.services)
+    assert {profile.name for profile in profiles.values()} == {"elite", "steady", "struggling"}
+    per_service = deployments[deployments["environment"] == "production"].groupby("service").size()
+    assert per_service["checkout"] > 5 * per_service["service-25"]  # elite first, struggling last
+
+
+@pytest.mark.parametrize("count", [0, -1, MAX_SERVICES + 1])
+def test_a_service_count_out_of_range_is_refused(count):
+    with pytest.raises(ValueError, match=f"between 1 and {MAX_SERVICES:,}"):
+        service_names(count)
+    assert len(service_names(MAX_SERVICES)) == MAX_SERVICES
 
 
 def test_manual_values_stay_between_baseline_and_best_per_month():

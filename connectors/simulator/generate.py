@@ -37,6 +37,7 @@ SERVICES = (
     "checkout", "payments", "search", "catalog", "accounts",
     "notifications", "inventory", "shipping", "recommendations", "reporting",
 )
+MAX_SERVICES = 10_000  # twenty times a platform of 500 services; more is a typo, not a data set
 GITHUB_ORG = "acme"
 MINUTE, HOUR, DAY = 60.0, 3600.0, 86400.0
 DUPLICATES_PER_KIND = 3
@@ -49,6 +50,14 @@ INCIDENT_TITLES = (
     "upstream timeouts", "error budget burn rate alert", "disk usage above 90%",
     "TLS handshake failures",
 )
+
+
+def service_names(count: int) -> tuple[str, ...]:
+    """The first `count` of SERVICES, then `service-11`, `service-12`, ... beyond them (1 to MAX_SERVICES)."""
+    if not 1 <= count <= MAX_SERVICES:
+        raise ValueError(f"the number of services must be between 1 and {MAX_SERVICES:,}, not {count:,}")
+    extra = tuple(f"service-{n}" for n in range(len(SERVICES) + 1, count + 1))
+    return (SERVICES + extra)[:count]
 
 
 @dataclass(frozen=True)

@@ -54,7 +54,14 @@ import numpy as np
 import pandas as pd
 
 from connectors.records import normalise
-from connectors.simulator.generate import GITHUB_ORG, INCIDENT_TITLES, SERVICES, DatasetSpec, generate_dataset
+from connectors.simulator.generate import (
+    GITHUB_ORG,
+    INCIDENT_TITLES,
+    SERVICES,
+    DatasetSpec,
+    generate_dataset,
+    service_names,
+)
 
 DEFAULT_SEED = 7
 DEFAULT_DAYS = 180
@@ -94,14 +101,6 @@ JIRA_PRIORITY_BY_SEVERITY = {"sev1": "Highest", "sev2": "High", "sev3": "Medium"
 JIRA_CHANGE_TYPES = {"standard": "Standard", "normal": "Normal", "emergency": "Emergency"}
 SERVICENOW_CLOSE_CODES = {"successful": ("successful", "successful_issues"), "failed": ("unsuccessful",),
                           "backed_out": ("backed_out",)}  # fmt: skip
-
-
-def service_names(count: int) -> tuple[str, ...]:
-    """The first `count` of generate.SERVICES, then `service-11`, `service-12`, ... beyond them."""
-    if count < 1:
-        raise ValueError(f"services must be at least 1, not {count}")
-    extra = tuple(f"service-{n}" for n in range(len(SERVICES) + 1, count + 1))
-    return (SERVICES + extra)[:count]
 
 
 def _names(services: int | Iterable[str]) -> tuple[str, ...]:

@@ -17,9 +17,10 @@ from rich.progress import Progress, TimeElapsedColumn
 
 from connectors.files.manual import empty_values, read_manual_values
 from connectors.files.read import InputFileError
+from connectors.simulator.generate import MAX_SERVICES, service_names
 from pipelines import clock
 from pipelines.cli.output import records, to_csv, to_json
-from pipelines.config import read_config
+from pipelines.config import Config, read_config
 from pipelines.derive import (
     current_period_start,
     derive,
@@ -95,6 +96,18 @@ def current_time() -> pd.Timestamp:
         return clock.now()
     except clock.ClockError as error:
         raise fail(str(error)) from None
+
+
+def services_option(count: int) -> tuple[str, ...]:
+    """The names of `--services` services (connectors.simulator.generate.service_names); a bad count is one line."""
+    try:
+        return service_names(count)
+    except ValueError as error:
+        raise fail(f"--services: {error}") from None
+
+
+ServicesOpt = Annotated[int, typer.Option(
+    "--services", help=f"How many services, 1 to {MAX_SERVICES:,} (the demo's 10 names, then service-11, ...).")]
 
 
 def parse_day(value: str | None, option: str) -> pd.Timestamp | None:
@@ -293,16 +306,18 @@ def generate(
     out: Annotated[Path, typer.Option("--out", help="Directory for the CSV files.")] = Path(".demo/data"),
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
     days: Annotated[int, typer.Option(min=1, help="Days of history.")] = 90,
+    services: ServicesOpt = 10,
     config: Annotated[Path | None, typer.Option("--config", help="Also write values.csv for its manual KPIs.")] = None,
     write_config: Annotated[Path | None, typer.Option(
-        "--write-config", help="With --config: write a copy of it whose only source is the generated files.")] = None,
+        "--write-config", help="With --config: write a copy of it whose only source is the generated files, naming "
+        "every generated service.")] = None,
     warehouse_url: Annotated[str | None, typer.Option(
         "--warehouse-url", help="With --write-config: the warehouse URL of the copy.")] = None,
 ) -> None:
-    """Write a realistic synthetic data set of canonical CSV files (10 services)."""
+    """Write a realistic synthetic data set of canonical CSV files (10 services unless --services)."""
     from connectors.simulator.generate import DatasetSpec, generate_dataset, generate_manual_values, write_dataset
 
-    spec = DatasetSpec(seed=seed, days=days, end=current_time().normalize())
+    spec = DatasetSpec(seed=seed, days=days, end=current_time().normalize(), services=services_option(services))
     written = write_dataset(generate_dataset(spec), out)
     if config is not None:
         try:
@@ -315,11 +330,24 @@ def generate(
         generate_manual_values(spec, kpi_ranges).to_csv(values_path, index=False)
         written["values"] = values_path
         if write_config is not None:
-            written["config"] = with_files_source(config, dict(written), write_config, warehouse_url)
+            written["config"] = with_files_source(config, dict(written), write_config, warehouse_url,
+                                                  services=_with_generated(scorecard_config, spec.services))
     elif write_config is not None:
         raise fail("--write-config needs --config (the scorecard to copy)")
     for kind, path in written.items():
         emit(f"{kind}: {path}")
+
+
+def _with_generated(scorecard_config: Config, names: tuple[str, ...]) -> dict | None:
+    """The config's services plus each generated one it does not name, with the simulator's names for it in each
+    vendor (None: the config names them all, its services stay as written)."""
+    from connectors.simulator.history import service_mapping
+
+    missing = [name for name in names if name not in scorecard_config.services]
+    if not missing:
+        return None
+    kept = {name: mapping.model_dump(exclude_defaults=True) for name, mapping in scorecard_config.services.items()}
+    return kept | service_mapping(missing)
 
 
 @app.command()
@@ -327,8 +355,7 @@ def simulate(
     port: Annotated[int, typer.Option(min=0, max=65535, help="Port to listen on (0: a free one).")] = 8765,
     seed: Annotated[int, typer.Option(help="Same seed, same data.")] = 7,
     days: Annotated[int, typer.Option(min=1, help="Days of history, ending today (UTC).")] = 180,
-    services: Annotated[int, typer.Option(
-        min=1, help="How many services (the demo's 10 names, then service-11, ...).")] = 10,
+    services: ServicesOpt = 10,
     fault_rate: Annotated[float, typer.Option(
         "--fault-rate", min=0.0, max=0.9, help="Share of requests answered with a fault (429, 5xx, a dropped "
         "connection, a cut-short body, a slow answer).")] = 0.0,
@@ -352,28 +379,29 @@ def simulate(
 
     if (config is None) != (write_config is None):
         raise fail("--write-config and --config go together (the scorecard to copy, and where to write it)")
+    names = services_option(services)
     end = current_time().normalize()
 
     def ready(base_url: str) -> None:
         if write_config is not None:
-            _write_simulator_config(config, write_config, base_url, end, seed, days, services, warehouse_url)
+            _write_simulator_config(config, write_config, base_url, end, seed, days, names, warehouse_url)
         urls = vendor_urls(base_url)
         served = ", ".join(f"{name}: {urls[name]}" for name in ("github", "pagerduty", "jira", "servicenow"))
         latency = f", {delay:g} s before every answer" if delay else ""
         say(f"simulator: {base_url} ({served}); {days} days to {end.date()}, seed {seed}, fault rate "
             f"{fault_rate:g}{latency}; Ctrl-C stops it")
         if write_config is not None:
-            envs = credential_envs(source_sections(base_url, service_mapping(services)))
+            envs = credential_envs(source_sections(base_url, service_mapping(names)))
             say(f"config: {write_config} (credentials: any value in {', '.join(envs)})")
 
-    history = build_history(end=end, seed=seed, days=days, services=services)
+    history = build_history(end=end, seed=seed, days=days, services=names)
     if truth_out is not None:
         write_truth(history, truth_out)
     serve(port, history, fault_rate=fault_rate, delay=delay, verbose=False, on_ready=ready)
 
 
 def _write_simulator_config(config: Path, out: Path, base_url: str, end: pd.Timestamp, seed: int, days: int,
-                            services: int, warehouse_url: str | None) -> None:
+                            services: tuple[str, ...], warehouse_url: str | None) -> None:
     """The scorecard of `config` fed by the simulator at `base_url`, with its manual KPI values and review files
     (comments on the latest ended period, actions due around `end`) from files."""
     from connectors.simulator.generate import DatasetSpec, generate_manual_values
