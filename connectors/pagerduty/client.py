@@ -171,9 +171,10 @@ class PagerDutyClient:
             incidents += page
             listing.read(page)
             total = body.get("total")
-            if offset == 0 and stop is None and isinstance(total, int) and total > OFFSET_CAP:
-                raise _Capped
-            listing.total(total if offset == 0 else None, PAGE_LIMIT)
+            if offset == 0:  # only the first page is asked for the total
+                if stop is None and isinstance(total, int) and total > OFFSET_CAP:
+                    raise _Capped
+                listing.total(total, PAGE_LIMIT)
             if not body.get("more") or not page or (stop is not None and stop(page)):
                 return incidents
             listing.next_page()
